@@ -1,0 +1,763 @@
+//! Configuration: one typed struct, loaded once at start-up.
+//!
+//! Layers, lowest precedence first:
+//! 1. built-in defaults (a zero-config start on SQLite in `./data/`);
+//! 2. an optional TOML file (`--config FILE` or `BASALT_CONFIG`);
+//! 3. environment variables `BASALT_<KEY>`, nested keys joined with `__`
+//!    (`BASALT_HTTP__BODY_LIMIT_BYTES`);
+//! 4. for secrets only, `BASALT_<KEY>_FILE` naming a file that holds the value
+//!    (Docker and Kubernetes secrets).
+//!
+//! Values are parsed into their real types here ("parse, don't validate"), so
+//! the rest of the program never sees an unchecked string. A bad value is a
+//! [`ConfigError`] that names the key and the problem.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+/// Prefix of every environment variable Basalt reads.
+pub const ENV_PREFIX: &str = "BASALT_";
+
+/// Keys whose values are secrets: redacted when printed, and accepted from a
+/// file through `BASALT_<KEY>_FILE`.
+pub const SECRET_KEYS: &[&str] = &["database_url", "metrics_token"];
+
+/// The complete, validated configuration of a Basalt process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Address the HTTP(S) listener binds to.
+    pub listen: SocketAddr,
+    /// Folder for local state: the SQLite database and, later, keys.
+    pub data_dir: PathBuf,
+    /// Where the database lives: SQLite (default) or PostgreSQL.
+    pub database_url: DatabaseUrl,
+    /// The URL clients reach Basalt at (used for links and to decide on
+    /// secure cookies). Defaults to the listen address.
+    pub public_url: Option<Url>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    pub log_level: String,
+    /// Origins allowed to make cross-origin requests; empty allows none.
+    #[serde(serialize_with = "serialize_origins")]
+    pub cors_origins: Vec<HeaderValue>,
+    /// TLS certificate chain and private key (PEM); both or neither.
+    pub tls: Option<TlsFiles>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    #[serde(serialize_with = "serialize_redacted_opt")]
+    pub metrics_token: Option<SecretString>,
+    /// HTTP limits and timing.
+    pub http: HttpConfig,
+    /// Database pool and migration behaviour.
+    pub database: DatabaseConfig,
+}
+
+/// HTTP limits and timing (`[http]`, `BASALT_HTTP__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest accepted request body; larger requests get 413.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout_secs: u64,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The request timeout as a [`Duration`].
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The shutdown grace period as a [`Duration`].
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Database pool settings (`[database]`, `BASALT_DATABASE__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations when `basalt serve` starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Paths of the PEM certificate chain and private key Basalt serves HTTPS with.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Which database backend to use, with its connection URL.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// An SQLite file (or `sqlite::memory:`), e.g. `sqlite://data/basalt.db`.
+    Sqlite(String),
+    /// A PostgreSQL server; the URL may hold a password, so it is secret.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// Parses a URL, accepting only the schemes Basalt supports.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
+            Ok(Self::Postgres(SecretString::from(url.to_owned())))
+        } else {
+            Err("must start with `sqlite:` or `postgres://`".into())
+        }
+    }
+
+    /// The default: an SQLite file inside the data folder.
+    pub fn default_sqlite(data_dir: &Path) -> Self {
+        Self::Sqlite(format!("sqlite://{}", data_dir.join("basalt.db").display()))
+    }
+
+    /// Short backend name for logs and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, safe to print.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(url) => url.clone(),
+            Self::Postgres(secret) => match Url::parse(secret.expose_secret()) {
+                Ok(mut url) => {
+                    // `set_password` would percent-encode the brackets of the marker.
+                    if url.password().is_some() && url.set_password(Some("REDACTED")).is_ok() {
+                        return url
+                            .to_string()
+                            .replacen(":REDACTED@", &format!(":{REDACTED}@"), 1);
+                    }
+                    url.to_string()
+                }
+                Err(_) => REDACTED.into(),
+            },
+        }
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+fn serialize_redacted_opt<S: Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_origins<S: Serializer>(v: &[HeaderValue], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|o| o.to_str().unwrap_or_default()))
+}
+
+/// A configuration problem: which key, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {problem}")]
+pub struct ConfigError {
+    /// The key as the user wrote it (environment variable or file key).
+    pub key: String,
+    /// What is wrong, in one line.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The configuration as it arrives from the layers, before validation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(deserialize_with = "scalar_as_string")]
+    database_url: Option<String>,
+    public_url: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    #[serde(deserialize_with = "string_or_list")]
+    cors_origins: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(deserialize_with = "scalar_as_string")]
+    metrics_token: Option<String>,
+    http: HttpConfig,
+    database: DatabaseConfig,
+}
+
+/// Where configuration is read from; [`ConfigSources::from_process`] is what
+/// the binary uses, tests pass their own environment.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigSources {
+    /// The TOML file, if any.
+    pub file: Option<PathBuf>,
+    /// The environment, as `(name, value)` pairs.
+    pub env: Vec<(String, String)>,
+}
+
+impl ConfigSources {
+    /// This process's environment plus an optional file path.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            file,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from the given layers.
+    pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(file) = &sources.file {
+            if !file.is_file() {
+                return Err(ConfigError::new(
+                    "BASALT_CONFIG",
+                    format!("no such file: {}", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+
+        let env: Vec<(String, String)> = sources
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .cloned()
+            .collect();
+        for (name, value) in &env {
+            let key = &name[ENV_PREFIX.len()..];
+            // BASALT_CONFIG names the file; *_FILE variables are read below.
+            if key == "CONFIG" || key.ends_with("_FILE") || key.is_empty() {
+                continue;
+            }
+            figment = figment.merge(EnvVar::new(name, value));
+        }
+        for (key, value) in read_secret_files(&env)? {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+
+        let raw: RawConfig = figment.extract().map_err(figment_error)?;
+        raw.validate()
+    }
+
+    /// The configuration a zero-config start uses, with its data in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DatabaseUrl::default_sqlite(&data_dir),
+            data_dir,
+            public_url: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            cors_origins: Vec::new(),
+            tls: None,
+            metrics_token: None,
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Whether clients reach Basalt over HTTPS (its own TLS, or a proxy in
+    /// front whose public URL is `https://`).
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let mut config =
+            Config::with_data_dir(self.data_dir.unwrap_or_else(|| PathBuf::from("data")));
+
+        if let Some(listen) = self.listen {
+            config.listen = listen.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "BASALT_LISTEN",
+                    format!("`{listen}` is not an address like 127.0.0.1:8080"),
+                )
+            })?;
+        }
+        if let Some(url) = self.database_url {
+            config.database_url =
+                DatabaseUrl::parse(&url).map_err(|p| ConfigError::new("BASALT_DATABASE_URL", p))?;
+        }
+        if let Some(url) = self.public_url {
+            let parsed = Url::parse(url.trim()).map_err(|e| {
+                ConfigError::new("BASALT_PUBLIC_URL", format!("`{url}` is not a URL: {e}"))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::new(
+                    "BASALT_PUBLIC_URL",
+                    "must be an http:// or https:// URL with a host",
+                ));
+            }
+            config.public_url = Some(parsed);
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = match format.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::new(
+                        "BASALT_LOG_FORMAT",
+                        format!("`{format}` is neither `text` nor `json`"),
+                    ));
+                }
+            };
+        }
+        if let Some(level) = self.log_level {
+            tracing_subscriber::EnvFilter::try_new(&level)
+                .map_err(|e| ConfigError::new("BASALT_LOG_LEVEL", format!("`{level}`: {e}")))?;
+            config.log_level = level;
+        }
+        config.cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|o| parse_origin(o).map_err(|p| ConfigError::new("BASALT_CORS_ORIGINS", p)))
+            .collect::<Result<_, _>>()?;
+        config.tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("BASALT_TLS_CERT", &cert), ("BASALT_TLS_KEY", &key)] {
+                    if !path.is_file() {
+                        return Err(ConfigError::new(
+                            name,
+                            format!("no such file: {}", path.display()),
+                        ));
+                    }
+                }
+                Some(TlsFiles { cert, key })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "BASALT_TLS_KEY",
+                    "must be set when BASALT_TLS_CERT is",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "BASALT_TLS_CERT",
+                    "must be set when BASALT_TLS_KEY is",
+                ));
+            }
+        };
+        config.metrics_token = match self.metrics_token {
+            Some(t) if t.trim().len() < 16 => {
+                return Err(ConfigError::new(
+                    "BASALT_METRICS_TOKEN",
+                    "must be at least 16 characters",
+                ));
+            }
+            Some(t) => Some(SecretString::from(t.trim().to_owned())),
+            None => None,
+        };
+        if self.http.body_limit_bytes == 0 {
+            return Err(ConfigError::new(
+                "BASALT_HTTP__BODY_LIMIT_BYTES",
+                "must be greater than 0",
+            ));
+        }
+        if self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "BASALT_HTTP__REQUEST_TIMEOUT_SECS",
+                "must be greater than 0",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "BASALT_DATABASE__MAX_CONNECTIONS",
+                "must be greater than 0",
+            ));
+        }
+        config.http = self.http;
+        config.database = self.database;
+        Ok(config)
+    }
+}
+
+/// A CORS origin is exactly `scheme://host[:port]`: no path, no wildcard.
+fn parse_origin(origin: &str) -> Result<HeaderValue, String> {
+    let origin = origin.trim().trim_end_matches('/');
+    let url = Url::parse(origin).map_err(|e| format!("`{origin}` is not an origin: {e}"))?;
+    let is_bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.username().is_empty();
+    if !is_bare || origin.contains('*') {
+        return Err(format!(
+            "`{origin}` must look like https://app.example.com (no path, no wildcard)"
+        ));
+    }
+    HeaderValue::from_str(origin).map_err(|_| format!("`{origin}` is not a valid header value"))
+}
+
+/// For each secret key, the contents of `BASALT_<KEY>_FILE` when set.
+fn read_secret_files(env: &[(String, String)]) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut found = Vec::new();
+    for key in SECRET_KEYS {
+        let direct = format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
+        let file_var = format!("{direct}_FILE");
+        let Some((_, path)) = env.iter().find(|(k, _)| *k == file_var) else {
+            continue;
+        };
+        if env.iter().any(|(k, _)| *k == direct) {
+            return Err(ConfigError::new(
+                file_var,
+                format!("set together with {direct}; set only one"),
+            ));
+        }
+        let value = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file_var, format!("cannot read `{path}`: {e}")))?;
+        let value = value.trim_end_matches(['\n', '\r']).to_owned();
+        if value.is_empty() {
+            return Err(ConfigError::new(file_var, format!("`{path}` is empty")));
+        }
+        found.push(((*key).to_owned(), value));
+    }
+    Ok(found)
+}
+
+/// One `BASALT_*` variable as a figment provider, so that errors name it.
+struct EnvVar {
+    name: String,
+    key: String,
+    value: String,
+}
+
+impl EnvVar {
+    fn new(name: &str, value: &str) -> Self {
+        let key = name[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join(".");
+        Self {
+            name: name.to_owned(),
+            key,
+            value: value.to_owned(),
+        }
+    }
+}
+
+impl figment::Provider for EnvVar {
+    fn metadata(&self) -> figment::Metadata {
+        let name = self.name.clone();
+        figment::Metadata::named(format!("{} environment variable", self.name))
+            .interpolater(move |_, _| name.clone())
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        // Same value syntax as figment's own Env provider: numbers, booleans, [lists].
+        let value: figment::value::Value = self
+            .value
+            .parse()
+            .unwrap_or_else(|_| self.value.clone().into());
+        let nested = figment::util::nest(&self.key, value);
+        let dict = nested.into_dict().unwrap_or_default();
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Turns figment's error into one line naming the variable or file key.
+fn figment_error(error: figment::Error) -> ConfigError {
+    let key = match (&error.metadata, error.path.is_empty()) {
+        (Some(meta), false) => {
+            let interpolated =
+                meta.interpolate(&error.profile.clone().unwrap_or_default(), &error.path);
+            if meta.name.ends_with("environment variable") {
+                interpolated
+            } else {
+                format!("{} (in {})", error.path.join("."), meta.name)
+            }
+        }
+        (Some(meta), true) => meta.name.to_string(),
+        (None, _) => error.path.join("."),
+    };
+    let problem = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`"),
+        kind => kind.to_string(),
+    };
+    ConfigError::new(
+        if key.is_empty() {
+            "configuration".into()
+        } else {
+            key
+        },
+        problem,
+    )
+}
+
+/// Accepts a comma-separated string or a list.
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Secrets may look like numbers (`BASALT_METRICS_TOKEN=1234…`); keep them as text.
+fn scalar_as_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Signed(i64),
+        Unsigned(u64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Scalar>::deserialize(d)?.map(|v| match v {
+        Scalar::Text(s) => s,
+        Scalar::Signed(n) => n.to_string(),
+        Scalar::Unsigned(n) => n.to_string(),
+        Scalar::Float(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(&ConfigSources {
+            file: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn defaults_are_the_zero_config_start() {
+        let c = load(&[]).expect("defaults load");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert!(
+            matches!(&c.database_url, DatabaseUrl::Sqlite(u) if u == "sqlite://data/basalt.db")
+        );
+        assert_eq!(c.http.body_limit_bytes, 1024 * 1024);
+        assert!(c.cors_origins.is_empty());
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_including_nested_keys() {
+        let c = load(&[
+            ("BASALT_LISTEN", "0.0.0.0:9000"),
+            ("BASALT_DATA_DIR", "/var/lib/basalt"),
+            ("BASALT_HTTP__BODY_LIMIT_BYTES", "2048"),
+            ("BASALT_DATABASE__MAX_CONNECTIONS", "3"),
+            (
+                "BASALT_CORS_ORIGINS",
+                "https://a.example, http://localhost:3000",
+            ),
+            ("BASALT_LOG_FORMAT", "json"),
+        ])
+        .expect("loads");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert!(
+            matches!(&c.database_url, DatabaseUrl::Sqlite(u) if u == "sqlite:///var/lib/basalt/basalt.db")
+        );
+        assert_eq!(c.http.body_limit_bytes, 2048);
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(
+            c.cors_origins,
+            vec!["https://a.example", "http://localhost:3000"]
+        );
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn file_is_overridden_by_environment() {
+        let dir = std::env::temp_dir().join(format!("basalt-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("basalt.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:7000\"\nlog_level = \"debug\"\n[http]\nrequest_timeout_secs = 5\n")
+            .expect("write");
+        let c = Config::load(&ConfigSources {
+            file: Some(file),
+            env: vec![("BASALT_LISTEN".into(), "127.0.0.1:7001".into())],
+        })
+        .expect("loads");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7001");
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.http.request_timeout_secs, 5);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("BASALT_LISTEN", "nope")], "BASALT_LISTEN"),
+            (
+                &[("BASALT_DATABASE_URL", "mysql://x")],
+                "BASALT_DATABASE_URL",
+            ),
+            (&[("BASALT_LOG_FORMAT", "xml")], "BASALT_LOG_FORMAT"),
+            (
+                &[("BASALT_CORS_ORIGINS", "https://a.example/path")],
+                "BASALT_CORS_ORIGINS",
+            ),
+            (&[("BASALT_CORS_ORIGINS", "*")], "BASALT_CORS_ORIGINS"),
+            (&[("BASALT_TLS_CERT", "/etc/hostname")], "BASALT_TLS_KEY"),
+            (
+                &[("BASALT_HTTP__BODY_LIMIT_BYTES", "lots")],
+                "BASALT_HTTP__BODY_LIMIT_BYTES",
+            ),
+            (&[("BASALT_LISTN", "127.0.0.1:1")], "BASALT_LISTN"),
+            (&[("BASALT_PUBLIC_URL", "ftp://x")], "BASALT_PUBLIC_URL"),
+        ];
+        for (env, key) in cases {
+            let err = load(env).expect_err("must be rejected");
+            assert_eq!(err.key, *key, "{err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_redacted() {
+        let dir = std::env::temp_dir().join(format!("basalt-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("db_url");
+        std::fs::write(
+            &file,
+            "postgres://basalt:hunter2hunter2@db.internal/basalt\n",
+        )
+        .expect("write");
+        let c =
+            load(&[("BASALT_DATABASE_URL_FILE", file.to_str().expect("utf-8"))]).expect("loads");
+        match &c.database_url {
+            DatabaseUrl::Postgres(s) => {
+                assert_eq!(
+                    s.expose_secret(),
+                    "postgres://basalt:hunter2hunter2@db.internal/basalt"
+                )
+            }
+            other => panic!("expected postgres, got {other:?}"),
+        }
+        let printed = c.to_redacted_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+
+        let both = load(&[
+            ("BASALT_DATABASE_URL_FILE", file.to_str().expect("utf-8")),
+            ("BASALT_DATABASE_URL", "sqlite::memory:"),
+        ]);
+        assert_eq!(both.expect_err("ambiguous").key, "BASALT_DATABASE_URL_FILE");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn numeric_looking_secret_stays_text() {
+        let c = load(&[("BASALT_METRICS_TOKEN", "12345678901234567890")]).expect("loads");
+        assert_eq!(
+            c.metrics_token.expect("set").expose_secret(),
+            "12345678901234567890"
+        );
+    }
+}

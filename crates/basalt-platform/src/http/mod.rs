@@ -1,0 +1,73 @@
+//! The HTTP stack: routing, middleware order, and the platform's own routes.
+
+pub mod docs;
+pub mod health;
+pub mod metrics_endpoint;
+pub mod observe;
+pub mod problems;
+pub mod request_id;
+pub mod security;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::module::{Module, Platform};
+
+/// Builds the whole router: platform routes, every module's routes, the docs,
+/// the fallbacks and the middleware stack. Returns the OpenAPI document too.
+pub fn build_router(
+    platform: &Platform,
+    modules: &[Box<dyn Module>],
+) -> anyhow::Result<(Router, OpenApiDoc)> {
+    let config = &platform.config;
+    let mut api = OpenApiRouter::with_openapi(docs::root_document())
+        .merge(health::routes(platform.db.clone()))
+        .merge(metrics_endpoint::routes(
+            platform.metrics.clone(),
+            platform.db.clone(),
+            config.metrics_token.clone(),
+        ));
+    for module in modules {
+        api = api.merge(module.routes(platform)?);
+    }
+    let (routes, openapi) = api.split_for_parts();
+
+    let mut router = routes
+        .merge(docs::router(openapi.clone()))
+        .fallback(problems::not_found)
+        .method_not_allowed_fallback(problems::method_not_allowed);
+
+    // Layers listed innermost first; each wraps everything above it.
+    router = router
+        .layer(CatchPanicLayer::custom(problems::panic_response))
+        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(
+            config.http.request_timeout(),
+            problems::request_timeout,
+        ))
+        .layer(from_fn(problems::problem_for_bare_errors))
+        .layer(CompressionLayer::new());
+    if let Some(cors) = security::cors_layer(&config.cors_origins) {
+        router = router.layer(cors);
+    }
+    router = router
+        .layer(from_fn_with_state(
+            security::SecurityHeaders {
+                hsts: config.is_https(),
+            },
+            security::security_headers,
+        ))
+        .layer(from_fn_with_state(
+            platform.metrics.clone(),
+            observe::observe,
+        ))
+        .layer(from_fn(request_id::request_id));
+    Ok((router, openapi))
+}

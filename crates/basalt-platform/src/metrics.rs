@@ -1,0 +1,143 @@
+//! Prometheus metrics: one registry per process, rendered at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::db::PoolStats;
+
+/// Labels of the per-request metrics. `route` is the route template
+/// (`/api/articles/{slug}`), never the raw path, so cardinality stays bounded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Matched route template, or `unmatched`.
+    pub route: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric the platform exports. Modules may register more through
+/// [`Metrics::registry_mut`] while the app is being built.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests served.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// Request latency in seconds.
+    pub http_duration: HistogramFamily,
+    /// Requests being served right now.
+    pub http_in_flight: Gauge,
+    db_connections: Gauge,
+    db_idle: Gauge,
+    db_waiting: Gauge,
+    db_max: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+impl Metrics {
+    /// A fresh registry with the platform's metrics, prefixed `basalt_`.
+    pub fn new(database_backend: &str) -> Self {
+        let mut registry = Registry::with_prefix("basalt");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration =
+            HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+            http_in_flight.clone(),
+        );
+
+        let db_connections = Gauge::default();
+        let db_idle = Gauge::default();
+        let db_waiting = Gauge::default();
+        let db_max = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            db_connections.clone(),
+        );
+        registry.register("db_pool_idle", "Idle database connections", db_idle.clone());
+        registry.register(
+            "db_pool_waiting",
+            "Callers waiting for a database connection",
+            db_waiting.clone(),
+        );
+        registry.register(
+            "db_pool_max",
+            "Maximum database connections",
+            db_max.clone(),
+        );
+
+        registry.register(
+            "build",
+            "Build information",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                ("database", database_backend.to_owned()),
+            ]),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            http_in_flight,
+            db_connections,
+            db_idle,
+            db_waiting,
+            db_max,
+        }
+    }
+
+    /// The registry, for modules adding their own metrics at build time.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Records one finished request.
+    pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Renders the OpenMetrics text exposition, with pool gauges read now.
+    pub fn render(&self, pool: PoolStats) -> String {
+        self.db_connections.set(i64::from(pool.size));
+        self.db_idle.set(i64::from(pool.idle));
+        self.db_waiting.set(pool.waiting);
+        self.db_max.set(i64::from(pool.max));
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}

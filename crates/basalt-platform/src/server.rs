@@ -1,0 +1,124 @@
+//! Serving: plain HTTP or HTTPS (rustls), and graceful shutdown.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::app::App;
+
+/// Installs ring as rustls's process-wide crypto provider. Basalt links only
+/// ring, but rustls still wants the choice made explicitly before first use.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Binds the configured address. Port 0 picks a free port (tests).
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener =
+        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// The base URL clients use: the configured public URL, or the listener's.
+pub fn base_url(app: &App, local: SocketAddr) -> String {
+    match &app.platform.config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => {
+            let scheme = if app.platform.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{local}")
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets in-flight requests finish within the grace period, and
+/// closes the database pool.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    install_crypto_provider();
+    let local = listener.local_addr()?;
+    let base = base_url(&app, local);
+    let config = app.platform.config.clone();
+    let db = app.platform.db.clone();
+    let handle: Handle<SocketAddr> = Handle::new();
+
+    let grace = config.http.shutdown_grace();
+    let signal_handle = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutdown requested: finishing in-flight requests"
+        );
+        signal_handle.graceful_shutdown(Some(grace));
+    });
+
+    let service = app
+        .router
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tracing::info!(
+        listen = %local,
+        database = db.backend().name(),
+        tls = config.tls.is_some(),
+        "Basalt {} ready: API {base}/api, docs {base}/docs, metrics {base}/metrics",
+        env!("CARGO_PKG_VERSION"),
+    );
+    match &config.tls {
+        Some(tls) => {
+            let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
+            axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+    }
+    db.close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

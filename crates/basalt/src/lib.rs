@@ -1,0 +1,12 @@
+//! The Basalt binary's library half: the CLI and the list of modules
+//! compiled into this build. Integration tests start the same assembly.
+
+pub mod cli;
+
+use basalt_platform::Module;
+
+/// Every domain module of this build, in start-up order. Identity, blog,
+/// tasks, chat and shop plug in here as they land.
+pub fn modules() -> Vec<Box<dyn Module>> {
+    Vec::new()
+}
