@@ -1,1 +1,229 @@
+//! Test support: start a real Basalt server on a random port, against a
+//! fresh database, and talk HTTP to it.
+//!
+//! The database is chosen by the environment, so one suite runs on both
+//! backends:
+//! - by default, a new SQLite file in a temporary folder per test;
+//! - with `TEST_POSTGRES_URL` set (an admin URL such as
+//!   `postgres://postgres@127.0.0.1:5433/postgres`), a new PostgreSQL
+//!   database per test, created on that server.
+//!
+//! (The variable deliberately has no `BASALT_` prefix: Basalt rejects unknown
+//! `BASALT_*` keys, and test processes pass their environment on to the
+//! binaries they start.)
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use basalt_platform::config::DatabaseUrl;
+use basalt_platform::{App, Config, Module, Platform, server};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Environment variable naming the PostgreSQL server tests create databases on.
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+
+/// The backend this test run uses, for test names and messages.
+pub fn backend_name() -> &'static str {
+    if postgres_admin_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty())
+}
+
+/// A database URL for a brand-new, empty database: an SQLite file in
+/// `dir`, or a new database on the PostgreSQL server of [`POSTGRES_ENV`].
+pub async fn fresh_database(dir: &std::path::Path) -> DatabaseUrl {
+    match postgres_admin_url() {
+        None => DatabaseUrl::default_sqlite(dir),
+        Some(admin) => {
+            let name = format!("basalt_test_{}", uuid::Uuid::new_v4().simple());
+            let options =
+                PgConnectOptions::from_str(&admin).expect("TEST_POSTGRES_URL is a valid URL");
+            let mut conn = options
+                .connect()
+                .await
+                .expect("connect to TEST_POSTGRES_URL");
+            // The name is generated above from hex digits only: no injection possible.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let mut url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL is a valid URL");
+            url.set_path(&name);
+            DatabaseUrl::parse(url.as_str()).expect("postgres URL")
+        }
+    }
+}
+
+/// A change applied to the test configuration before the app is built.
+type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    modules: Vec<Box<dyn Module>>,
+    configure: Vec<ConfigChange>,
+    tls: bool,
+}
+
+impl TestAppBuilder {
+    /// Adds a module to the app.
+    pub fn module(mut self, module: impl Module) -> Self {
+        self.modules.push(Box::new(module));
+        self
+    }
+
+    /// Adds several modules (e.g. the binary's full list).
+    pub fn modules(mut self, modules: Vec<Box<dyn Module>>) -> Self {
+        self.modules.extend(modules);
+        self
+    }
+
+    /// Changes the configuration before the app is built.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    /// Serves HTTPS with a freshly generated self-signed certificate, which
+    /// the test client trusts (and nothing else).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Starts the server.
+    pub async fn spawn(self) -> TestApp {
+        server::install_crypto_provider();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(data_dir.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = fresh_database(data_dir.path()).await;
+        config.http.shutdown_grace_secs = 5;
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if self.tls {
+            let cert =
+                rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+                    .expect("self-signed certificate");
+            let cert_path = data_dir.path().join("tls-cert.pem");
+            let key_path = data_dir.path().join("tls-key.pem");
+            std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+            std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+            config.tls = Some(basalt_platform::config::TlsFiles {
+                cert: cert_path,
+                key: key_path,
+            });
+            let root =
+                reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("certificate");
+            client = client.tls_backend_rustls().tls_certs_only([root]);
+        }
+        for f in self.configure {
+            f(&mut config);
+        }
+
+        let listener = server::bind(config.listen).expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let app = App::build(config, self.modules).await.expect("app builds");
+        let platform = app.platform.clone();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(app, listener, async {
+            let _ = shutdown_rx.await;
+        }));
+        TestApp {
+            addr,
+            base_url: format!("{scheme}://{addr}"),
+            client: client.build().expect("http client"),
+            platform,
+            data_dir,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+        }
+    }
+}
+
+/// A running server and a client for it. Dropping it stops the server.
+pub struct TestApp {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT` (or `https://`).
+    pub base_url: String,
+    /// A client that does not follow redirects (and trusts the test certificate).
+    pub client: reqwest::Client,
+    /// The app's shared services, e.g. to reach its database directly.
+    pub platform: Platform,
+    /// The app's data folder (removed on drop).
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// A builder with no modules and default test configuration.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            modules: Vec::new(),
+            configure: Vec::new(),
+            tls: false,
+        }
+    }
+
+    /// Starts an app with the given modules and default test configuration.
+    pub async fn spawn(modules: Vec<Box<dyn Module>>) -> Self {
+        Self::builder().modules(modules).spawn().await
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
+    /// Where the data folder is.
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    /// Signals a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shuts down gracefully and returns how the server ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}

@@ -6,6 +6,11 @@
 //! twin does not compile. Versions are global across modules (a module
 //! reserves a range, e.g. platform 1xxx, identity 2xxx), checked at start-up.
 //!
+//! Migrations must be backward compatible (expand, then contract in a later
+//! release), because a node of the previous build may start on the newer
+//! schema during a rolling deploy; applied migrations that this build does
+//! not know are therefore tolerated, while an edited one is refused.
+//!
 //! Migrations run through sqlx's migrator (checksums, one transaction per
 //! migration, an advisory lock on PostgreSQL so that several nodes starting at
 //! once apply each migration exactly once) into the table
@@ -111,6 +116,11 @@ pub async fn apply_migrations(
     let known = migrations.len();
     let mut migrator = Migrator::with_migrations(migrations);
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    // Rolling deploys: a node still on the previous build may restart after a
+    // newer node migrated. Migrations are written expand-then-contract, so
+    // the old code runs on the newer schema; refusing to start would turn a
+    // deploy into an outage.
+    migrator.set_ignore_missing(true);
 
     let before = applied_versions(db).await?;
     match db.acquire().await? {

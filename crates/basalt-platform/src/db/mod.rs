@@ -139,10 +139,10 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
-                if let Some(parent) = options.get_filename().parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| fail(sqlx::Error::Io(e)))?;
-                    }
+                if let Some(parent) = options.get_filename().parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| fail(sqlx::Error::Io(e)))?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
@@ -258,7 +258,8 @@ impl Drop for WaitGuard<'_> {
 
 /// Runs one piece of sqlx code on a pooled connection of whichever backend
 /// `db` is; `conn` is bound to `&mut SqliteConnection` or `&mut PgConnection`.
-/// The body must evaluate to a `Result` whose error type has
+/// The body must evaluate to a `Result` of one type for both backends (map a
+/// `QueryResult` to `rows_affected()`), whose error type has
 /// `From<sqlx::Error>`.
 ///
 /// ```ignore

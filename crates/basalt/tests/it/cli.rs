@@ -1,0 +1,360 @@
+//! The `basalt` binary itself: commands, exit codes, zero-config start,
+//! logs and signals. Each test runs the compiled binary in a temporary
+//! folder with a clean environment.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use basalt_platform::config::DatabaseUrl;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_basalt");
+
+fn basalt(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A `basalt serve` child whose output lines arrive on a channel.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The base URL announced on the startup line.
+    fn base_url(&mut self) -> String {
+        let line = self.wait_for("ready:");
+        let start = line
+            .find("docs http://")
+            .expect("docs URL on the startup line")
+            + "docs ".len();
+        let url = &line[start..];
+        let end = url.find("/docs").expect("docs path");
+        url[..end].to_owned()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill runs")
+                .success()
+        );
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("did not exit within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    basalt_platform::server::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let r = reqwest::get(url).await.expect("answered");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    })
+}
+
+#[test]
+fn version_and_help_for_every_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(basalt(dir.path()).arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("basalt {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["config", "--help"],
+        &["config", "print", "--help"],
+    ] {
+        let out = run(basalt(dir.path()).args(args));
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            stdout(&out).contains("Usage: basalt"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+    let out = run(basalt(dir.path()).arg("frobnicate"));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn config_print_shows_effective_values_with_secrets_redacted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("basalt.toml"),
+        "log_level = \"debug\"\n[http]\nbody_limit_bytes = 4096\n",
+    )
+    .expect("write");
+    let secret_file = dir.path().join("token");
+    std::fs::write(&secret_file, "a-very-secret-metrics-token\n").expect("write");
+    let out = run(basalt(dir.path())
+        .args(["--config", "basalt.toml", "config", "print"])
+        .env(
+            "BASALT_DATABASE_URL",
+            "postgres://basalt:pa55word-xyz@db.internal:5432/basalt",
+        )
+        .env("BASALT_METRICS_TOKEN_FILE", &secret_file)
+        .env("BASALT_LISTEN", "0.0.0.0:9999"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("listen = \"0.0.0.0:9999\""), "{text}");
+    assert!(text.contains("log_level = \"debug\""), "{text}");
+    assert!(text.contains("body_limit_bytes = 4096"), "{text}");
+    assert!(
+        text.contains("postgres://basalt:[redacted]@db.internal:5432/basalt"),
+        "{text}"
+    );
+    assert!(text.contains("metrics_token = \"[redacted]\""), "{text}");
+    assert!(
+        !text.contains("pa55word") && !text.contains("a-very-secret"),
+        "{text}"
+    );
+
+    let defaults = stdout(&run(basalt(dir.path()).args(["config", "print"])));
+    assert!(
+        defaults.contains("listen = \"127.0.0.1:8080\""),
+        "{defaults}"
+    );
+    assert!(
+        defaults.contains("database_url = \"sqlite://data/basalt.db\""),
+        "{defaults}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (key, value) in [
+        ("BASALT_LISTEN", "localhost"),
+        ("BASALT_DATABASE_URL", "mysql://x/y"),
+        ("BASALT_HTTP__REQUEST_TIMEOUT_SECS", "soon"),
+        ("BASALT_TLS_CERT", "/nonexistent.pem"),
+        ("BASALT_LOG_FORMAT", "yaml"),
+    ] {
+        for command in [&["serve"][..], &["migrate"], &["config", "print"]] {
+            let out = run(basalt(dir.path()).args(command).env(key, value));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{key}={value} {command:?}: {}",
+                stderr(&out)
+            );
+            let err = stderr(&out);
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+            assert!(
+                err.contains("BASALT_") && err.contains("invalid configuration"),
+                "{err}"
+            );
+        }
+    }
+    let out = run(basalt(dir.path()).args(["--config", "missing.toml", "config", "print"]));
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(dir.path().join("bad.toml"), "[http]\nbody_limit = 5\n").expect("write");
+    let out = run(basalt(dir.path()).args(["--config", "bad.toml", "config", "print"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("body_limit"), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created when configuration is bad"
+    );
+}
+
+#[test]
+fn zero_config_serve_creates_sqlite_in_data_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Only the port is overridden, so that tests can run side by side.
+    let mut server = Server::start(basalt(dir.path()).env("BASALT_LISTEN", "127.0.0.1:0"));
+    let base = server.base_url();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let ready_line = server.seen.last().expect("line").clone();
+    for url in ["/api", "/docs", "/metrics"] {
+        assert!(ready_line.contains(&format!("{base}{url}")), "{ready_line}");
+    }
+    assert_eq!(get(&format!("{base}/readyz")).0, 200);
+    assert!(
+        dir.path().join("data/basalt.db").is_file(),
+        "SQLite file in ./data"
+    );
+
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    server.wait_for("shutdown complete");
+}
+
+#[test]
+fn json_logs_have_one_structured_line_per_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(
+        basalt(dir.path())
+            .env("BASALT_LISTEN", "127.0.0.1:0")
+            .env("BASALT_LOG_FORMAT", "json"),
+    );
+    let base = server.base_url();
+    basalt_platform::server::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/healthz?token=secret-in-query"))
+            .header("x-request-id", "trace-me-42")
+            .send()
+            .await
+            .expect("answered")
+    });
+    let line = server.wait_for("trace-me-42");
+    let entry: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(entry["message"], "request");
+    assert_eq!(entry["method"], "GET");
+    assert_eq!(entry["route"], "/healthz");
+    assert_eq!(entry["status"], 200);
+    assert!(entry["latency_ms"].is_number());
+    assert_eq!(entry["span"]["request_id"], "trace-me-42");
+    assert!(
+        !line.contains("secret-in-query"),
+        "query strings are not logged: {line}"
+    );
+    for seen in &server.seen {
+        serde_json::from_str::<Value>(seen).unwrap_or_else(|e| panic!("not JSON ({e}): {seen}"));
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn migrate_is_idempotent_on_the_configured_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = match rt.block_on(basalt_testkit::fresh_database(dir.path())) {
+        DatabaseUrl::Sqlite(url) => url,
+        DatabaseUrl::Postgres(url) => url.expose_secret().to_owned(),
+    };
+    for _ in 0..2 {
+        let out = run(basalt(dir.path())
+            .arg("migrate")
+            .env("BASALT_DATABASE_URL", &url));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("0 migration(s) applied"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn serve_uses_the_database_url_from_the_environment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (url, backend) = match rt.block_on(basalt_testkit::fresh_database(
+        &dir.path().join("elsewhere"),
+    )) {
+        DatabaseUrl::Sqlite(url) => (url, "sqlite"),
+        DatabaseUrl::Postgres(url) => (url.expose_secret().to_owned(), "postgres"),
+    };
+    let mut server = Server::start(
+        basalt(dir.path())
+            .env("BASALT_LISTEN", "127.0.0.1:0")
+            .env("BASALT_DATABASE_URL", &url),
+    );
+    let base = server.base_url();
+    let line = server.seen.last().expect("startup line").clone();
+    assert!(line.contains(&format!("database=\"{backend}\"")), "{line}");
+    let (status, body) = get(&format!("{base}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains(&format!("database=\"{backend}\"")), "{body}");
+    assert!(server.terminate().success());
+}

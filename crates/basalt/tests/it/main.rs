@@ -1,0 +1,25 @@
+//! Integration tests: each starts the real server on a random port and talks
+//! HTTP to it, on SQLite by default or PostgreSQL with `TEST_POSTGRES_URL`.
+//! One test binary (faster to link than one per file).
+
+mod cli;
+mod docs;
+mod fixture;
+mod health;
+mod http_stack;
+mod metrics;
+mod shutdown;
+mod sql_safety;
+mod storage;
+mod tls;
+
+use basalt_testkit::TestApp;
+
+/// The binary's modules plus the test fixture.
+pub async fn spawn_app() -> TestApp {
+    TestApp::builder()
+        .modules(basalt::modules())
+        .module(fixture::NotesModule)
+        .spawn()
+        .await
+}
