@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file).
 
 mod cli;
+mod concepts_doc;
 mod docs;
 mod fixture;
 mod health;
