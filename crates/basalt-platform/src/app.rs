@@ -7,8 +7,11 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 
 use crate::config::Config;
 use crate::db::{Db, MigrationReport, Migrations, apply_migrations};
+use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
 use crate::module::{Module, Platform};
+use crate::ratelimit::InProcessRateLimiter;
+use crate::services::Services;
 
 /// A built application: its shared services, router and API document.
 pub struct App {
@@ -49,10 +52,17 @@ impl App {
             );
         }
         let metrics = Arc::new(Metrics::new(db.backend().name()));
+        let jobs = JobQueue::new(db.clone(), config.jobs.clone());
+        let mailer = crate::mail::mailer_for(&config)?;
+        crate::mail::register_send_email(&jobs, mailer.clone());
         let platform = Platform {
             config: Arc::new(config),
             db,
             metrics,
+            jobs,
+            mailer,
+            rate_limiter: Arc::new(InProcessRateLimiter::new()),
+            services: Services::default(),
         };
         let (router, openapi) = crate::http::build_router(&platform, &modules)?;
         Ok(Self {
@@ -74,12 +84,17 @@ pub async fn migrate(
     Ok(report?)
 }
 
+/// The platform's own migrations (job queue), applied before any module's.
+pub const PLATFORM_MIGRATIONS: Migrations = Migrations {
+    module: "platform",
+    files: crate::jobs::MIGRATIONS,
+};
+
 fn migrations_of(modules: &[Box<dyn Module>]) -> Vec<Migrations> {
-    modules
-        .iter()
-        .map(|m| Migrations {
+    std::iter::once(PLATFORM_MIGRATIONS)
+        .chain(modules.iter().map(|m| Migrations {
             module: m.name(),
             files: m.migrations(),
-        })
+        }))
         .collect()
 }

@@ -29,7 +29,7 @@ pub const ENV_PREFIX: &str = "BASALT_";
 
 /// Keys whose values are secrets: redacted when printed, and accepted from a
 /// file through `BASALT_<KEY>_FILE`.
-pub const SECRET_KEYS: &[&str] = &["database_url", "metrics_token"];
+pub const SECRET_KEYS: &[&str] = &["database_url", "metrics_token", "smtp_url"];
 
 /// The complete, validated configuration of a Basalt process.
 #[derive(Debug, Clone, Serialize)]
@@ -55,10 +55,21 @@ pub struct Config {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     #[serde(serialize_with = "serialize_redacted_opt")]
     pub metrics_token: Option<SecretString>,
+    /// SMTP server for outgoing mail (`smtp://host:port`, `smtps://user:pass@host`);
+    /// unset, mail is written to the log instead.
+    pub smtp_url: Option<SmtpUrl>,
+    /// Sender of outgoing mail.
+    pub mail_from: String,
     /// HTTP limits and timing.
     pub http: HttpConfig,
     /// Database pool and migration behaviour.
     pub database: DatabaseConfig,
+    /// Background job workers.
+    pub jobs: JobsConfig,
+    /// The merged layers, from which modules read their own sections
+    /// (`[identity]`, `BASALT_IDENTITY__*`) with [`Config::section`].
+    #[serde(skip)]
+    layers: Figment,
 }
 
 /// HTTP limits and timing (`[http]`, `BASALT_HTTP__*`).
@@ -114,6 +125,61 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 5,
             migrate_on_start: true,
         }
+    }
+}
+
+/// Background job workers (`[jobs]`, `BASALT_JOBS__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Concurrent workers in this process (0 runs none: an API-only node).
+    pub workers: u32,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval_ms: u64,
+    /// Attempts before a job is moved to the dead-letter state.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub backoff_base_secs: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// How long a claimed job stays claimed; a crashed worker's job is
+    /// retried after this.
+    pub lease_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            poll_interval_ms: 500,
+            max_attempts: 5,
+            backoff_base_secs: 5,
+            backoff_max_secs: 3600,
+            lease_secs: 300,
+        }
+    }
+}
+
+/// An SMTP server URL; secret because it may hold a password.
+#[derive(Clone)]
+pub struct SmtpUrl(pub SecretString);
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl SmtpUrl {
+    /// The URL with any password replaced, safe to print.
+    pub fn redacted(&self) -> String {
+        redact_url_password(self.0.expose_secret())
+    }
+}
+
+impl Serialize for SmtpUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
     }
 }
 
@@ -209,6 +275,21 @@ impl Serialize for DatabaseUrl {
 
 const REDACTED: &str = "[redacted]";
 
+fn redact_url_password(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            // `set_password` would percent-encode the brackets of the marker.
+            if url.password().is_some() && url.set_password(Some("REDACTED")).is_ok() {
+                return url
+                    .to_string()
+                    .replacen(":REDACTED@", &format!(":{REDACTED}@"), 1);
+            }
+            url.to_string()
+        }
+        Err(_) => REDACTED.into(),
+    }
+}
+
 fn serialize_redacted_opt<S: Serializer>(
     v: &Option<SecretString>,
     s: S,
@@ -243,8 +324,27 @@ impl ConfigError {
 }
 
 /// The configuration as it arrives from the layers, before validation.
+/// Top-level keys of the platform itself; anything else must be a module's section.
+const PLATFORM_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "log_format",
+    "log_level",
+    "cors_origins",
+    "tls_cert",
+    "tls_key",
+    "metrics_token",
+    "smtp_url",
+    "mail_from",
+    "http",
+    "database",
+    "jobs",
+];
+
 #[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
@@ -259,8 +359,12 @@ struct RawConfig {
     tls_key: Option<PathBuf>,
     #[serde(deserialize_with = "scalar_as_string")]
     metrics_token: Option<String>,
+    #[serde(deserialize_with = "scalar_as_string")]
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
     http: HttpConfig,
     database: DatabaseConfig,
+    jobs: JobsConfig,
 }
 
 /// Where configuration is read from; [`ConfigSources::from_process`] is what
@@ -271,6 +375,8 @@ pub struct ConfigSources {
     pub file: Option<PathBuf>,
     /// The environment, as `(name, value)` pairs.
     pub env: Vec<(String, String)>,
+    /// Names of the module sections this build accepts (`identity`, …).
+    pub sections: Vec<String>,
 }
 
 impl ConfigSources {
@@ -279,6 +385,7 @@ impl ConfigSources {
         Self {
             file,
             env: std::env::vars().collect(),
+            sections: Vec::new(),
         }
     }
 }
@@ -315,8 +422,23 @@ impl Config {
             figment = figment.merge(Serialized::default(&key, value));
         }
 
+        reject_unknown_keys(&figment, &sources.sections)?;
         let raw: RawConfig = figment.extract().map_err(figment_error)?;
-        raw.validate()
+        let mut config = raw.validate()?;
+        config.layers = figment;
+        Ok(config)
+    }
+
+    /// A module's own section, e.g. `section::<IdentityConfig>("identity")`:
+    /// defaults where unset; a bad value names its key like any other.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
+        if !self.layers.contains(name) {
+            return Ok(T::default());
+        }
+        self.layers.extract_inner(name).map_err(figment_error)
     }
 
     /// The configuration a zero-config start uses, with its data in `data_dir`.
@@ -332,8 +454,12 @@ impl Config {
             cors_origins: Vec::new(),
             tls: None,
             metrics_token: None,
+            smtp_url: None,
+            mail_from: "Basalt <no-reply@localhost>".into(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
+            jobs: JobsConfig::default(),
+            layers: Figment::new(),
         }
     }
 
@@ -458,10 +584,64 @@ impl RawConfig {
                 "must be greater than 0",
             ));
         }
+        if let Some(url) = self.smtp_url {
+            let parsed = Url::parse(url.trim())
+                .map_err(|e| ConfigError::new("BASALT_SMTP_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
+                return Err(ConfigError::new(
+                    "BASALT_SMTP_URL",
+                    "must be smtp://host:port or smtps://host:port",
+                ));
+            }
+            config.smtp_url = Some(SmtpUrl(SecretString::from(url.trim().to_owned())));
+        }
+        if let Some(from) = self.mail_from {
+            if !from.contains('@') {
+                return Err(ConfigError::new(
+                    "BASALT_MAIL_FROM",
+                    "must be an address like `Basalt <no-reply@example.com>`",
+                ));
+            }
+            config.mail_from = from;
+        }
+        if self.jobs.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "BASALT_JOBS__MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
+        }
+        if self.jobs.lease_secs == 0 || self.jobs.poll_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "BASALT_JOBS",
+                "lease_secs and poll_interval_ms must be greater than 0",
+            ));
+        }
         config.http = self.http;
         config.database = self.database;
+        config.jobs = self.jobs;
         Ok(config)
     }
+}
+
+/// Every top-level key must be the platform's or a module section's: a typo
+/// (`BASALT_LISTN`) is an error, not silently ignored.
+fn reject_unknown_keys(figment: &Figment, sections: &[String]) -> Result<(), ConfigError> {
+    let dict: figment::value::Dict = figment.extract().map_err(figment_error)?;
+    for key in dict.keys() {
+        if !PLATFORM_KEYS.contains(&key.as_str()) && !sections.iter().any(|s| s == key) {
+            let source = figment.find_metadata(key).map_or_else(
+                || key.clone(),
+                |m| m.interpolate(&figment::Profile::Default, &[key.as_str()]),
+            );
+            let name = if source.starts_with(ENV_PREFIX) {
+                source
+            } else {
+                key.clone()
+            };
+            return Err(ConfigError::new(name, format!("unknown key `{key}`")));
+        }
+    }
+    Ok(())
 }
 
 /// A CORS origin is exactly `scheme://host[:port]`: no path, no wildcard.
@@ -624,11 +804,11 @@ mod tests {
 
     fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::load(&ConfigSources {
-            file: None,
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
+            ..ConfigSources::default()
         })
     }
 
@@ -682,6 +862,7 @@ mod tests {
         let c = Config::load(&ConfigSources {
             file: Some(file),
             env: vec![("BASALT_LISTEN".into(), "127.0.0.1:7001".into())],
+            ..ConfigSources::default()
         })
         .expect("loads");
         assert_eq!(c.listen.to_string(), "127.0.0.1:7001");
@@ -750,6 +931,47 @@ mod tests {
         ]);
         assert_eq!(both.expect_err("ambiguous").key, "BASALT_DATABASE_URL_FILE");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct DemoSection {
+        rounds: u32,
+        name: String,
+    }
+
+    #[test]
+    fn modules_read_their_own_sections() {
+        let sources = ConfigSources {
+            env: vec![("BASALT_DEMO__ROUNDS".into(), "7".into())],
+            sections: vec!["demo".into()],
+            ..ConfigSources::default()
+        };
+        let c = Config::load(&sources).expect("demo is a declared section");
+        assert_eq!(c.section::<DemoSection>("demo").expect("valid").rounds, 7);
+        assert_eq!(
+            c.section::<DemoSection>("absent").expect("defaults"),
+            DemoSection::default()
+        );
+
+        let undeclared = ConfigSources {
+            sections: Vec::new(),
+            ..sources.clone()
+        };
+        assert_eq!(
+            Config::load(&undeclared).expect_err("unknown").key,
+            "BASALT_DEMO__ROUNDS"
+        );
+
+        let bad = ConfigSources {
+            env: vec![("BASALT_DEMO__ROUNDS".into(), "many".into())],
+            ..sources
+        };
+        let err = Config::load(&bad)
+            .expect("loads")
+            .section::<DemoSection>("demo")
+            .expect_err("bad");
+        assert_eq!(err.key, "BASALT_DEMO__ROUNDS", "{err}");
     }
 
     #[test]

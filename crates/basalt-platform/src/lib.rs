@@ -7,7 +7,10 @@
 //! - [`http`]: the middleware stack (request id, logs, metrics, security
 //!   headers, CORS, limits), health probes, metrics and API docs;
 //! - [`error`]: the HTTP error type and RFC 9457 problem documents;
-//! - [`module`]: the contract a domain module implements;
+//! - [`module`]: the contract a domain module implements, and [`services`],
+//!   through which modules offer services to each other;
+//! - [`jobs`], [`mail`], [`ratelimit`]: durable background jobs, outgoing mail
+//!   and rate limits (ports with an embedded adapter; distributed ones later);
 //! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown.
 
 pub mod app;
@@ -15,9 +18,13 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod module;
+pub mod ratelimit;
 pub mod server;
+pub mod services;
 pub mod telemetry;
 
 pub use app::App;

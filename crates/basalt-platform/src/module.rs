@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::{Db, MigrationFile};
+use crate::jobs::JobQueue;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::services::Services;
 
 /// The shared services a module builds itself from. Later ports (cache, job
 /// queue, event bus) are added here, each with its embedded and its
 /// distributed adapter behind one trait.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Platform {
     /// The validated configuration.
     pub config: Arc<Config>,
@@ -20,6 +24,23 @@ pub struct Platform {
     pub db: Db,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Durable background jobs.
+    pub jobs: JobQueue,
+    /// Outgoing mail (use through the job queue: [`crate::mail::email_job`]).
+    pub mailer: Arc<dyn Mailer>,
+    /// Rate limits.
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Services modules offer each other.
+    pub services: Services,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("config", &self.config)
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A domain module: its name, its migrations and its routes.
@@ -37,7 +58,17 @@ pub trait Module: Send + Sync + 'static {
         &[]
     }
 
-    /// The module's HTTP routes.
+    /// Validates the module's configuration section and returns it as
+    /// resolved (defaults filled in, secrets redacted) for `basalt config
+    /// print`. Called at start-up, so a bad value exits with code 2.
+    fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
+        let _ = config;
+        Ok(None)
+    }
+
+    /// Builds the module: its services (offered to other modules through
+    /// [`Platform::services`]), its job handlers (on [`Platform::jobs`]) and
+    /// its HTTP routes.
     fn routes(&self, platform: &Platform) -> anyhow::Result<OpenApiRouter> {
         let _ = platform;
         Ok(OpenApiRouter::new())

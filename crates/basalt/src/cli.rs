@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use basalt_platform::config::{ConfigError, ConfigSources};
-use basalt_platform::{App, Config, server, telemetry};
+use basalt_platform::jobs::{JobFilter, JobQueue, JobState};
+use basalt_platform::{App, Config, Db, server, telemetry};
 use clap::{Parser, Subcommand};
 
 /// Exit code for a configuration problem (like a usage error).
@@ -36,6 +37,29 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Inspect background jobs.
+    Jobs {
+        /// What to do.
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+}
+
+/// `basalt jobs` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state (queued, running, succeeded, dead).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 /// `basalt config` sub-commands.
@@ -47,19 +71,43 @@ pub enum ConfigAction {
 
 /// Runs the parsed command line; the binary's `main` is a thin wrapper.
 pub fn run(cli: Cli) -> ExitCode {
-    let config = match Config::load(&ConfigSources::from_process(cli.config.clone())) {
+    let modules = crate::modules();
+    let mut sources = ConfigSources::from_process(cli.config.clone());
+    sources.sections = modules.iter().map(|m| m.name().to_owned()).collect();
+    let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(error) => return config_failure(&error),
     };
+    // Modules check their own sections now, so that a bad value is a
+    // configuration error (exit 2) for every command, not a failure later.
+    let mut sections = toml::Table::new();
+    for module in &modules {
+        match module.config(&config) {
+            Ok(Some(section)) => {
+                sections.insert(module.name().to_owned(), section);
+            }
+            Ok(None) => {}
+            Err(error) => return config_failure(&error),
+        }
+    }
     match cli.command {
         Command::Config {
             action: ConfigAction::Print,
         } => {
             print!("{}", config.to_redacted_toml());
+            if !sections.is_empty() {
+                print!(
+                    "\n{}",
+                    toml::to_string_pretty(&sections).unwrap_or_default()
+                );
+            }
             ExitCode::SUCCESS
         }
         Command::Serve => block_on(serve(config)),
         Command::Migrate => block_on(migrate(config)),
+        Command::Jobs {
+            action: JobsAction::List { state, kind, limit },
+        } => block_on(list_jobs(config, state, kind, limit)),
     }
 }
 
@@ -94,6 +142,47 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = server::bind(config.listen)?;
     let app = App::build(config, crate::modules()).await?;
     server::serve(app, listener, server::shutdown_signal()).await
+}
+
+async fn list_jobs(
+    config: Config,
+    state: Option<String>,
+    kind: Option<String>,
+    limit: u32,
+) -> anyhow::Result<()> {
+    let state = state
+        .map(|s| serde_json::from_value::<JobState>(serde_json::Value::String(s.clone())))
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("--state must be one of queued, running, succeeded, dead"))?;
+    let db = Db::connect(&config.database_url, &config.database).await?;
+    let jobs = JobQueue::new(db.clone(), config.jobs.clone());
+    let filter = JobFilter {
+        state,
+        kind,
+        limit: Some(limit),
+        offset: None,
+    };
+    let listed = jobs.list(&filter).await;
+    db.close().await;
+    println!(
+        "{:<36}  {:<24}  {:<9}  {:>8}  {:<20}  LAST ERROR",
+        "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT"
+    );
+    for job in listed? {
+        println!(
+            "{:<36}  {:<24}  {:<9}  {:>3}/{:<4}  {:<20}  {}",
+            job.id,
+            job.kind,
+            serde_json::to_value(job.state)?
+                .as_str()
+                .unwrap_or_default(),
+            job.attempts,
+            job.max_attempts,
+            job.run_at.format("%Y-%m-%d %H:%M:%S"),
+            job.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

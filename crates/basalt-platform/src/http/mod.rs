@@ -38,6 +38,8 @@ pub fn build_router(
     }
     let (routes, openapi) = api.split_for_parts();
 
+    // Every request carries the services modules offered each other.
+    let services = platform.services.snapshot();
     let mut router = routes
         .merge(docs::router(openapi.clone()))
         .fallback(problems::not_found)
@@ -45,6 +47,12 @@ pub fn build_router(
 
     // Layers listed innermost first; each wraps everything above it.
     router = router
+        .layer(axum::middleware::from_fn(
+            move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+                request.extensions_mut().extend(services.clone());
+                next.run(request)
+            },
+        ))
         .layer(CatchPanicLayer::custom(problems::panic_response))
         .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
         .layer(DefaultBodyLimit::disable())
