@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian/Ubuntu machine with Rust installed:
-#   1. installs what the tests need when it is missing (PostgreSQL, via apt);
+#   1. installs what the tests need when it is missing (PostgreSQL and the
+#      aiosmtpd SMTP sink, via apt);
 #   2. starts a throw-away PostgreSQL cluster on loopback in a temp folder;
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and every test twice:
 #      on SQLite, then on PostgreSQL;
@@ -73,6 +74,12 @@ log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 1
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
     start >/dev/null || { cat "$PG_DIR/server.log"; exit 1; }
 export PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+# --- SMTP sink for the mail tests (started by basalt-testkit's smtp.rs) -------
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd"
+    apt_install python3-aiosmtpd
+fi
 
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"

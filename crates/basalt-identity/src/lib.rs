@@ -1,1 +1,170 @@
-//! Identity.
+//! The identity module, part 1: Basalt's own accounts and how they sign in.
+//!
+//! - accounts with argon2id passwords ([`passwords`]), roles, email
+//!   verification and password reset through mailed tokens;
+//! - browser sessions: an opaque cookie, server-side state behind
+//!   [`store::sessions::SessionStore`], CSRF protection ([`auth`]);
+//! - API tokens: short-lived EdDSA JWTs ([`tokens`]) and rotated, single-use
+//!   refresh tokens with reuse detection;
+//! - rate limits, lockout and an audit log of security events.
+//!
+//! Other modules authenticate callers with the [`auth::Authenticated`],
+//! [`auth::MaybeAuthenticated`] and [`auth::Admin`] extractors, and reach
+//! accounts through [`service::IdentityService`], found in the platform's
+//! service registry.
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod model;
+pub mod passwords;
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use basalt_platform::config::{Config, ConfigError};
+use basalt_platform::db::MigrationFile;
+use basalt_platform::{Module, Platform};
+use futures_util::future::BoxFuture;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::IdentityConfig;
+use crate::passwords::Passwords;
+use crate::service::{IdentityService, Parts, WebSettings};
+use crate::store::sessions::DbSessionStore;
+use crate::tokens::jwt::TokenIssuer;
+use crate::tokens::keys::SigningKeys;
+
+/// The configuration section's name.
+pub const SECTION: &str = "identity";
+
+/// Audience of Basalt's access tokens.
+pub const AUDIENCE: &str = "basalt";
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        MigrationFile {
+            version: $version,
+            description: $name,
+            sqlite: include_str!(concat!(
+                "../migrations/sqlite/",
+                $version,
+                "_",
+                $name,
+                ".sql"
+            )),
+            postgres: include_str!(concat!(
+                "../migrations/postgres/",
+                $version,
+                "_",
+                $name,
+                ".sql"
+            )),
+        }
+    };
+}
+
+/// The identity module's migrations (versions 2000–2999).
+pub static MIGRATIONS: &[MigrationFile] = &[
+    migration!(2001, "create_users"),
+    migration!(2002, "create_sessions"),
+    migration!(2003, "create_refresh_tokens"),
+    migration!(2004, "create_email_tokens"),
+    migration!(2005, "create_audit_log"),
+    migration!(2006, "create_signing_keys"),
+];
+
+/// The module, as listed by the binary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityModule;
+
+/// Reads and checks the `[identity]` section.
+pub fn identity_config(config: &Config) -> Result<IdentityConfig, ConfigError> {
+    let section: IdentityConfig = config.section(SECTION)?;
+    section.validate().map_err(|problem| ConfigError {
+        key: "BASALT_IDENTITY".into(),
+        problem,
+    })?;
+    Ok(section)
+}
+
+/// The token issuer name: the public URL, or a stable local default.
+fn issuer_name(config: &Config) -> String {
+    config.public_url.as_ref().map_or_else(
+        || "basalt".to_owned(),
+        |u| u.as_str().trim_end_matches('/').to_owned(),
+    )
+}
+
+/// Builds the service from the platform (also used by the CLI).
+pub async fn build_service(platform: &Platform) -> anyhow::Result<IdentityService> {
+    let config = identity_config(&platform.config)?;
+    let passwords = Passwords::new(config.passwords.clone())?;
+    let keys = SigningKeys::load_or_create_with(&platform.db, config.key_options()).await?;
+    let issuer = TokenIssuer::new(
+        keys.clone(),
+        issuer_name(&platform.config),
+        AUDIENCE.into(),
+        config.access_token_ttl(),
+    );
+    let web = WebSettings {
+        public_url: platform
+            .config
+            .public_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+        https: platform.config.is_https(),
+        trusted_origins: platform
+            .config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.to_str().ok().map(str::to_owned))
+            .collect(),
+    };
+    Ok(IdentityService::new(Parts {
+        db: platform.db.clone(),
+        sessions: Arc::new(DbSessionStore::new(platform.db.clone())),
+        config,
+        passwords,
+        keys,
+        issuer,
+        jobs: platform.jobs.clone(),
+        rate_limiter: platform.rate_limiter.clone(),
+        web,
+    }))
+}
+
+impl Module for IdentityModule {
+    fn name(&self) -> &'static str {
+        SECTION
+    }
+
+    fn migrations(&self) -> &'static [MigrationFile] {
+        MIGRATIONS
+    }
+
+    fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
+        let section = identity_config(config)?;
+        toml::Value::try_from(&section)
+            .map(Some)
+            .map_err(|e| ConfigError {
+                key: "BASALT_IDENTITY".into(),
+                problem: e.to_string(),
+            })
+    }
+
+    fn routes<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
+        Box::pin(async move {
+            let service = build_service(platform).await?;
+            platform.services.provide(service.clone());
+            Ok(routes::router(service))
+        })
+    }
+}

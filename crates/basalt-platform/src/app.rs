@@ -64,7 +64,7 @@ impl App {
             rate_limiter: Arc::new(InProcessRateLimiter::new()),
             services: Services::default(),
         };
-        let (router, openapi) = crate::http::build_router(&platform, &modules)?;
+        let (router, openapi) = crate::http::build_router(&platform, &modules).await?;
         Ok(Self {
             platform,
             router,

@@ -450,7 +450,8 @@ impl Config {
             data_dir,
             public_url: None,
             log_format: LogFormat::Text,
-            log_level: "info".into(),
+            // sqlx logs every PostgreSQL NOTICE at info; only its warnings matter.
+            log_level: "info,sqlx=warn".into(),
             cors_origins: Vec::new(),
             tls: None,
             metrics_token: None,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Config, ConfigError};
@@ -69,8 +70,11 @@ pub trait Module: Send + Sync + 'static {
     /// Builds the module: its services (offered to other modules through
     /// [`Platform::services`]), its job handlers (on [`Platform::jobs`]) and
     /// its HTTP routes.
-    fn routes(&self, platform: &Platform) -> anyhow::Result<OpenApiRouter> {
+    fn routes<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
         let _ = platform;
-        Ok(OpenApiRouter::new())
+        Box::pin(async { Ok(OpenApiRouter::new()) })
     }
 }

@@ -63,6 +63,7 @@ pub async fn serve(
         signal_handle.graceful_shutdown(Some(grace));
     });
 
+    let workers = app.platform.jobs.start();
     let service = app
         .router
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -90,6 +91,8 @@ pub async fn serve(
                 .await?
         }
     }
+    // Running jobs get the same grace as requests; unfinished ones go back to the queue.
+    workers.shutdown(grace).await;
     db.close().await;
     tracing::info!("shutdown complete");
     Ok(())

@@ -12,6 +12,8 @@
 //! `BASALT_*` keys, and test processes pass their environment on to the
 //! binaries they start.)
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -72,6 +74,7 @@ type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
 pub struct TestAppBuilder {
     modules: Vec<Box<dyn Module>>,
     configure: Vec<ConfigChange>,
+    env: Vec<(String, String)>,
     tls: bool,
 }
 
@@ -85,6 +88,13 @@ impl TestAppBuilder {
     /// Adds several modules (e.g. the binary's full list).
     pub fn modules(mut self, modules: Vec<Box<dyn Module>>) -> Self {
         self.modules.extend(modules);
+        self
+    }
+
+    /// Sets a configuration variable, as `BASALT_*` in the environment would
+    /// (the way to reach module sections, e.g. `BASALT_IDENTITY__…`).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -105,7 +115,13 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         server::install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::with_data_dir(data_dir.path());
+        let mut config = Config::load(&basalt_platform::config::ConfigSources {
+            file: None,
+            env: self.env,
+            sections: self.modules.iter().map(|m| m.name().to_owned()).collect(),
+        })
+        .expect("test configuration is valid");
+        config.data_dir = data_dir.path().to_path_buf();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.database_url = fresh_database(data_dir.path()).await;
         config.http.shutdown_grace_secs = 5;
@@ -177,6 +193,7 @@ impl TestApp {
         TestAppBuilder {
             modules: Vec::new(),
             configure: Vec::new(),
+            env: Vec::new(),
             tls: false,
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use basalt_platform::config::{ConfigError, ConfigSources};
 use basalt_platform::jobs::{JobFilter, JobQueue, JobState};
+use basalt_platform::telemetry::LogTarget;
 use basalt_platform::{App, Config, Db, server, telemetry};
 use clap::{Parser, Subcommand};
 
@@ -37,12 +38,50 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Manage accounts.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage the keys that sign access tokens.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Inspect background jobs.
     Jobs {
         /// What to do.
         #[command(subcommand)]
         action: JobsAction,
     },
+}
+
+/// `basalt user` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account; the password is read from standard input (one
+    /// line), so it never appears in the process list or shell history.
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Username.
+        #[arg(long)]
+        username: String,
+        /// Make the account an admin (how the first admin is bootstrapped).
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+/// `basalt keys` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Retire the signing key, promote the already-published next key, and
+    /// publish a new next key. Running servers pick the change up by themselves.
+    Rotate,
 }
 
 /// `basalt jobs` sub-commands.
@@ -108,6 +147,17 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Jobs {
             action: JobsAction::List { state, kind, limit },
         } => block_on(list_jobs(config, state, kind, limit)),
+        Command::User {
+            action:
+                UserAction::Create {
+                    email,
+                    username,
+                    admin,
+                },
+        } => block_on(create_user(config, email, username, admin)),
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => block_on(rotate_keys(config)),
     }
 }
 
@@ -138,7 +188,7 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    telemetry::init(config.log_format, &config.log_level);
+    telemetry::init(config.log_format, &config.log_level, LogTarget::Stdout);
     let listener = server::bind(config.listen)?;
     let app = App::build(config, crate::modules()).await?;
     server::serve(app, listener, server::shutdown_signal()).await
@@ -150,6 +200,7 @@ async fn list_jobs(
     kind: Option<String>,
     limit: u32,
 ) -> anyhow::Result<()> {
+    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
     let state = state
         .map(|s| serde_json::from_value::<JobState>(serde_json::Value::String(s.clone())))
         .transpose()
@@ -185,8 +236,84 @@ async fn list_jobs(
     Ok(())
 }
 
+/// Opens the database with all migrations applied (admin commands may be
+/// the first thing run against a new database).
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    basalt_platform::app::migrate(config, &crate::modules()).await?;
+    Ok(Db::connect(&config.database_url, &config.database).await?)
+}
+
+async fn create_user(
+    config: Config,
+    email: String,
+    username: String,
+    admin: bool,
+) -> anyhow::Result<()> {
+    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    let app = App::build(config, crate::modules()).await?;
+    let identity = app
+        .platform
+        .services
+        .get::<basalt_identity::service::IdentityService>()
+        .ok_or_else(|| anyhow::anyhow!("the identity module is not installed"))?;
+    let role = if admin {
+        basalt_identity::model::Role::Admin
+    } else {
+        basalt_identity::model::Role::User
+    };
+    let registration = basalt_identity::service::Registration {
+        email,
+        username,
+        password,
+        role,
+    };
+    let ctx = basalt_identity::store::audit::RequestContext {
+        ip: None,
+        user_agent: Some("basalt-cli".into()),
+    };
+    let result = identity.register(registration, &ctx).await;
+    app.platform.db.close().await;
+    match result {
+        Ok(user) => {
+            println!(
+                "created {} {} ({})",
+                user.role.as_str(),
+                user.username,
+                user.id
+            );
+            Ok(())
+        }
+        Err(basalt_identity::error::IdentityError::Invalid(errors)) => {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            anyhow::bail!("{}", list.join("; "))
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+async fn rotate_keys(config: Config) -> anyhow::Result<()> {
+    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+    let db = open_db(&config).await?;
+    let result = basalt_identity::tokens::keys::SigningKeys::rotate(&db).await;
+    db.close().await;
+    let rotation = result?;
+    println!(
+        "retired {}; signing with {}; published next {}",
+        rotation.retired.as_deref().unwrap_or("(none)"),
+        rotation.active,
+        rotation.next
+    );
+    Ok(())
+}
+
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(config.log_format, &config.log_level);
+    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
     let report = basalt_platform::app::migrate(&config, &crate::modules()).await?;
     println!(
         "{} migration(s) applied; {} known; database: {}",

@@ -8,5 +8,5 @@ use basalt_platform::Module;
 /// Every domain module of this build, in start-up order. Identity, blog,
 /// tasks, chat and shop plug in here as they land.
 pub fn modules() -> Vec<Box<dyn Module>> {
-    Vec::new()
+    vec![Box::new(basalt_identity::IdentityModule)]
 }

@@ -240,6 +240,26 @@ impl Db {
     }
 }
 
+/// For a unique-constraint violation, what was violated: the constraint name
+/// on PostgreSQL (`identity_users_email_key`), the `table.column` list on
+/// SQLite (which reports no names). `None` for any other error.
+pub fn unique_violation(error: &sqlx::Error) -> Option<String> {
+    let db_error = error.as_database_error()?;
+    if !db_error.is_unique_violation() {
+        return None;
+    }
+    if let Some(constraint) = db_error.constraint() {
+        return Some(constraint.to_owned());
+    }
+    let message = db_error.message();
+    Some(
+        message
+            .strip_prefix("UNIQUE constraint failed: ")
+            .unwrap_or(message)
+            .to_owned(),
+    )
+}
+
 /// Counts a caller as waiting for a connection until dropped.
 struct WaitGuard<'a>(&'a AtomicI64);
 

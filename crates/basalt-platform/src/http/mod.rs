@@ -21,7 +21,7 @@ use crate::module::{Module, Platform};
 
 /// Builds the whole router: platform routes, every module's routes, the docs,
 /// the fallbacks and the middleware stack. Returns the OpenAPI document too.
-pub fn build_router(
+pub async fn build_router(
     platform: &Platform,
     modules: &[Box<dyn Module>],
 ) -> anyhow::Result<(Router, OpenApiDoc)> {
@@ -34,7 +34,11 @@ pub fn build_router(
             config.metrics_token.clone(),
         ));
     for module in modules {
-        api = api.merge(module.routes(platform)?);
+        let routes = module
+            .routes(platform)
+            .await
+            .map_err(|e| e.context(format!("cannot start module `{}`", module.name())))?;
+        api = api.merge(routes);
     }
     let (routes, openapi) = api.split_for_parts();
 

@@ -319,16 +319,36 @@ fn migrate_is_idempotent_on_the_configured_database() {
         DatabaseUrl::Sqlite(url) => url,
         DatabaseUrl::Postgres(url) => url.expose_secret().to_owned(),
     };
-    for _ in 0..2 {
+    // "N migration(s) applied; K known": all on the first run, none after.
+    let counts = |text: &str| -> (u32, u32) {
+        let mut numbers = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty());
+        let applied = numbers
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("applied count");
+        let known = numbers
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("known count");
+        (applied, known)
+    };
+    for run_number in 0..2 {
         let out = run(basalt(dir.path())
             .arg("migrate")
             .env("BASALT_DATABASE_URL", &url));
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(
-            stdout(&out).contains("0 migration(s) applied"),
-            "{}",
-            stdout(&out)
+        let report = stdout(&out);
+        assert_eq!(
+            report.lines().count(),
+            1,
+            "stdout is the result alone: {report}"
         );
+        let (applied, known) = counts(&report);
+        assert!(known > 0, "{}", stdout(&out));
+        let expected = if run_number == 0 { known } else { 0 };
+        assert_eq!(applied, expected, "run {run_number}: {}", stdout(&out));
     }
 }
 

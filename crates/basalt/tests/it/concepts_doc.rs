@@ -44,17 +44,32 @@ fn every_cited_test_and_file_exists() {
     let mut cited_tests = 0;
     for row in &rows {
         assert_eq!(row.len(), 3, "a row has concept | code | proof: {row:?}");
+        // A short path is relative to the folder of the full path before it
+        // in the same cell (or one of that folder's parents), as read aloud.
+        let mut base: Option<PathBuf> = None;
         for span in code_spans(row[1]) {
             let path = span.split_whitespace().next().unwrap_or_default();
-            if path.ends_with(".rs") || path.ends_with('/') {
-                let candidates = [
-                    root.join(path),
-                    root.join("crates/basalt-platform/src").join(path),
-                ];
-                assert!(
-                    candidates.iter().any(|p| p.exists()),
-                    "file named in concepts.md is missing: {path}"
+            if !(path.ends_with(".rs") || path.ends_with('/') || path.ends_with(".txt")) {
+                continue;
+            }
+            let mut candidates = vec![
+                root.join(path),
+                root.join("crates/basalt-platform/src").join(path),
+            ];
+            if let Some(base) = &base {
+                candidates.extend(
+                    base.ancestors()
+                        .take_while(|a| a.starts_with(&root))
+                        .map(|a| a.join(path)),
                 );
+            }
+            let found = candidates.into_iter().find(|p| p.exists());
+            assert!(
+                found.is_some(),
+                "file named in concepts.md is missing: {path}"
+            );
+            if path.starts_with("crates/") {
+                base = found.and_then(|f| f.parent().map(Path::to_path_buf));
             }
         }
         for span in code_spans(row[2]) {

@@ -47,7 +47,7 @@ async fn counts_requests_by_route_template_and_status() {
     assert_eq!(sample(&text, "basalt_http_requests_in_flight"), Some(1.0));
     assert!(sample(&text, "basalt_db_pool_connections").expect("pool size") >= 1.0);
     assert!(sample(&text, "basalt_db_pool_idle").is_some());
-    assert_eq!(sample(&text, "basalt_db_pool_waiting"), Some(0.0));
+    assert!(sample(&text, "basalt_db_pool_waiting").is_some());
     assert_eq!(sample(&text, "basalt_db_pool_max"), Some(10.0));
     let backend = basalt_testkit::backend_name();
     assert!(
@@ -83,4 +83,45 @@ async fn token_protects_metrics_when_configured() {
         .await
         .expect("answered");
     assert_eq!(right.status(), StatusCode::OK);
+}
+
+/// With the pool's only connection taken, the next caller waits, and the
+/// gauge shows it; once the connection is back, nobody waits.
+#[tokio::test]
+async fn pool_waiting_counts_callers_blocked_on_a_full_pool() {
+    let app = TestApp::builder()
+        .configure(|c| {
+            c.database.max_connections = 1;
+            c.jobs.workers = 0;
+        })
+        .spawn()
+        .await;
+    let waiting = || async {
+        sample(
+            &app.get("/metrics").await.text().await.expect("text"),
+            "basalt_db_pool_waiting",
+        )
+    };
+    let held = app
+        .platform
+        .db
+        .acquire()
+        .await
+        .expect("the only connection");
+    let db = app.platform.db.clone();
+    let blocked = tokio::spawn(async move { db.acquire().await.map(drop) });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while waiting().await != Some(1.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocked caller never showed up as waiting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(held);
+    blocked
+        .await
+        .expect("joins")
+        .expect("gets the connection once it is free");
+    assert_eq!(waiting().await, Some(0.0));
 }

@@ -1,0 +1,13 @@
+-- Security events. No foreign key on user_id: the trail outlives the account.
+CREATE TABLE identity_audit_log (
+    id BLOB PRIMARY KEY NOT NULL,
+    occurred_at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    user_id BLOB,
+    actor_id BLOB,
+    ip TEXT,
+    user_agent TEXT,
+    details TEXT NOT NULL
+);
+CREATE INDEX identity_audit_log_user_idx ON identity_audit_log (user_id, occurred_at);
+CREATE INDEX identity_audit_log_time_idx ON identity_audit_log (occurred_at);

@@ -1,0 +1,403 @@
+//! Registration, profile, password change, deletion and roles.
+
+use basalt_platform::db::unique_violation;
+use basalt_platform::error::FieldError;
+use basalt_platform::mail::{Email, email_job};
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::IdentityService;
+use super::validation::{validate_email, validate_username};
+use crate::crypto;
+use crate::error::IdentityError;
+use crate::model::{Role, User};
+use crate::passwords::check_policy;
+use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::email_tokens::{self, Purpose};
+use crate::store::users::{self, UserRow};
+
+/// A registration request.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Email address.
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Role (the CLI bootstraps admins; the API always registers users).
+    pub role: Role,
+}
+
+/// Changes to a profile; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    /// New address (unverified until confirmed).
+    pub email: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New biography; `Some(None)` clears it.
+    pub bio: Option<Option<String>>,
+    /// New avatar URL; `Some(None)` clears it.
+    pub image: Option<Option<String>>,
+    /// New password (RealWorld's update allows it).
+    pub password: Option<String>,
+}
+
+/// Maps a unique violation on the users table to the field it concerns.
+fn taken(error: &sqlx::Error) -> Option<IdentityError> {
+    let what = unique_violation(error)?;
+    if what.contains("email") {
+        Some(IdentityError::Taken { field: "email" })
+    } else if what.contains("username") {
+        Some(IdentityError::Taken { field: "username" })
+    } else {
+        None
+    }
+}
+
+impl IdentityService {
+    /// Creates an account and queues the verification mail, atomically.
+    pub async fn register(
+        &self,
+        r: Registration,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let mut errors = Vec::new();
+        let email = r.email.trim().to_owned();
+        let username = r.username.trim().to_owned();
+        if let Err(e) = validate_email(&email) {
+            errors.push(e);
+        }
+        if let Err(e) = validate_username(&username) {
+            errors.push(e);
+        }
+        if let Err(v) = check_policy(&r.password, &[&email, &username]) {
+            errors.push(FieldError::new("password", v.to_string()));
+        }
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid(errors));
+        }
+
+        let hash = self.inner.passwords.hash(&r.password).await?;
+        let now = Utc::now();
+        let row = UserRow {
+            id: Uuid::now_v7(),
+            email,
+            username,
+            password_hash: hash,
+            role: r.role.as_str().to_owned(),
+            bio: None,
+            image: None,
+            email_verified_at: None,
+            locked_until: None,
+            created_at: now,
+        };
+        let mut tx = self.inner.db.begin().await?;
+        if let Err(e) = users::insert(&mut tx, &row, now).await {
+            return Err(taken(&e).unwrap_or(IdentityError::Database(e)));
+        }
+        self.queue_verification_mail(&mut tx, row.id, &row.email)
+            .await?;
+        tx.commit().await?;
+        audit::record(
+            &self.inner.db,
+            AuditEvent::Registered,
+            Some(row.id),
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        Ok(row.to_user())
+    }
+
+    /// Sends (queues) a new verification link, invalidating earlier ones.
+    pub async fn request_email_verification(&self, user_id: Uuid) -> Result<(), IdentityError> {
+        let user = users::find_by_id(&self.inner.db, user_id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if user.email_verified_at.is_some() {
+            return Ok(());
+        }
+        let mut tx = self.inner.db.begin().await?;
+        email_tokens::invalidate_all(&mut tx, user_id, Purpose::VerifyEmail, Utc::now()).await?;
+        self.queue_verification_mail(&mut tx, user_id, &user.email)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue_verification_mail(
+        &self,
+        tx: &mut basalt_platform::db::Tx,
+        user_id: Uuid,
+        email: &str,
+    ) -> Result<(), IdentityError> {
+        let (token, hash) = crypto::new_token()?;
+        let now = Utc::now();
+        let ttl =
+            crate::config::IdentityConfig::secs(self.inner.config.email_verification_ttl_secs);
+        email_tokens::insert(
+            tx,
+            &hash,
+            user_id,
+            Purpose::VerifyEmail,
+            email,
+            now,
+            now + ttl,
+        )
+        .await?;
+        let link = self.link(&format!("/verify-email?token={token}"));
+        let mail = Email {
+            to: email.to_owned(),
+            subject: "Confirm your email address".into(),
+            text: format!(
+                "Welcome to Basalt.\n\nConfirm your address by opening this link:\n\n{link}\n\n\
+                 Or send this token to POST /api/auth/verify-email: {token}\n\n\
+                 The link expires in {} hours. If you did not sign up, ignore this message.\n",
+                self.inner.config.email_verification_ttl_secs / 3600
+            ),
+        };
+        self.inner.jobs.enqueue_in(tx, email_job(&mail)).await?;
+        Ok(())
+    }
+
+    /// An account by id.
+    pub async fn user(&self, id: Uuid) -> Result<User, IdentityError> {
+        Ok(users::find_by_id(&self.inner.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)?
+            .to_user())
+    }
+
+    /// Several accounts by id (unknown ids are left out), e.g. the authors
+    /// of a page of articles.
+    pub async fn users_by_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, User>, IdentityError> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        Ok(users::find_by_ids(&self.inner.db, &unique)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row.to_user()))
+            .collect())
+    }
+
+    /// An account by username (case-insensitive).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, IdentityError> {
+        Ok(users::find_by_username(&self.inner.db, username)
+            .await?
+            .map(|u| u.to_user()))
+    }
+
+    /// Updates the profile. A new email must be confirmed again; a new
+    /// password follows the password policy and ends other sessions.
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        changes: ProfileChanges,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let current = users::find_by_id(&self.inner.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let mut errors = Vec::new();
+        let email = changes.email.as_deref().map(str::trim);
+        let username = changes.username.as_deref().map(str::trim);
+        if let Some(Err(e)) = email.map(validate_email) {
+            errors.push(e);
+        }
+        if let Some(Err(e)) = username.map(validate_username) {
+            errors.push(e);
+        }
+        if let Some(Some(image)) = &changes.image
+            && !(image.is_empty() || image.starts_with("https://") || image.starts_with("http://"))
+        {
+            errors.push(FieldError::new("image", "must be an http(s) URL"));
+        }
+        if let Some(Some(bio)) = &changes.bio
+            && bio.chars().count() > 10_000
+        {
+            errors.push(FieldError::new("bio", "must be at most 10000 characters"));
+        }
+        if let Some(password) = &changes.password
+            && let Err(v) = check_policy(
+                password,
+                &[
+                    email.unwrap_or(&current.email),
+                    username.unwrap_or(&current.username),
+                ],
+            )
+        {
+            errors.push(FieldError::new("password", v.to_string()));
+        }
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid(errors));
+        }
+        let now = Utc::now();
+        let bio = changes
+            .bio
+            .as_ref()
+            .map(|b| b.as_deref().filter(|s| !s.is_empty()));
+        let image = changes
+            .image
+            .as_ref()
+            .map(|i| i.as_deref().filter(|s| !s.is_empty()));
+        if let Err(e) =
+            users::update_profile(&self.inner.db, id, email, username, bio, image, now).await
+        {
+            return Err(taken(&e).unwrap_or(IdentityError::Database(e)));
+        }
+        if let Some(password) = &changes.password {
+            self.store_new_password(id, password, None, ctx, AuditEvent::PasswordChanged)
+                .await?;
+        }
+        let updated = users::find_by_id(&self.inner.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if updated.email_verified_at.is_none() && updated.email != current.email {
+            self.request_email_verification(id).await?;
+        }
+        Ok(updated.to_user())
+    }
+
+    /// Changes the password after checking the current one. Every other
+    /// session and every refresh token of the user ends.
+    pub async fn change_password(
+        &self,
+        id: Uuid,
+        current_password: &str,
+        new_password: &str,
+        keep_session: Option<Uuid>,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        let user = users::find_by_id(&self.inner.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let verification = self
+            .inner
+            .passwords
+            .verify(current_password, &user.password_hash)
+            .await?;
+        if !verification.matches {
+            return Err(IdentityError::Invalid(vec![FieldError::new(
+                "current_password",
+                "is not your current password",
+            )]));
+        }
+        check_policy(new_password, &[&user.email, &user.username])?;
+        self.store_new_password(
+            id,
+            new_password,
+            keep_session,
+            ctx,
+            AuditEvent::PasswordChanged,
+        )
+        .await
+    }
+
+    /// Hashes and stores a password, then ends other sessions and all refresh tokens.
+    pub(crate) async fn store_new_password(
+        &self,
+        id: Uuid,
+        password: &str,
+        keep_session: Option<Uuid>,
+        ctx: &RequestContext,
+        event: AuditEvent,
+    ) -> Result<(), IdentityError> {
+        let hash = self.inner.passwords.hash(password).await?;
+        let now = Utc::now();
+        let mut tx = self.inner.db.begin().await?;
+        users::set_password(&mut tx, id, &hash, now).await?;
+        email_tokens::invalidate_all(&mut tx, id, Purpose::ResetPassword, now).await?;
+        tx.commit().await?;
+        self.end_all_sessions(id, keep_session).await?;
+        audit::record(&self.inner.db, event, Some(id), None, ctx, json!({})).await;
+        Ok(())
+    }
+
+    /// Ends every session (except `keep`) and revokes every refresh token.
+    pub async fn end_all_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+    ) -> Result<(), IdentityError> {
+        self.inner.sessions.delete_all(user_id, keep).await?;
+        crate::store::refresh_tokens::revoke_all_for_user(&self.inner.db, user_id, Utc::now())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the account after checking the password.
+    pub async fn delete_account(
+        &self,
+        id: Uuid,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        let user = users::find_by_id(&self.inner.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if !self
+            .inner
+            .passwords
+            .verify(password, &user.password_hash)
+            .await?
+            .matches
+        {
+            return Err(IdentityError::Invalid(vec![FieldError::new(
+                "password",
+                "is not your current password",
+            )]));
+        }
+        self.end_all_sessions(id, None).await?;
+        let mut tx = self.inner.db.begin().await?;
+        users::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        audit::record(
+            &self.inner.db,
+            AuditEvent::AccountDeleted,
+            Some(id),
+            None,
+            ctx,
+            json!({ "email": user.email }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets a user's role (admins only, checked by the caller). A privilege
+    /// change ends the user's sessions, so that no session outlives it.
+    pub async fn set_role(
+        &self,
+        actor: Uuid,
+        target: Uuid,
+        role: Role,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let before = users::find_by_id(&self.inner.db, target)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if !users::set_role(&self.inner.db, target, role, Utc::now()).await? {
+            return Err(IdentityError::NotFound);
+        }
+        if before.role != role.as_str() {
+            self.end_all_sessions(target, None).await?;
+        }
+        audit::record(
+            &self.inner.db,
+            AuditEvent::RoleChanged,
+            Some(target),
+            Some(actor),
+            ctx,
+            json!({ "from": before.role, "to": role.as_str() }),
+        )
+        .await;
+        self.user(target).await
+    }
+}

@@ -1,0 +1,167 @@
+//! The identity service: every operation on accounts, sessions and tokens.
+//! Routes are thin wrappers; other modules (the blog) call this service,
+//! which they find in the platform's service registry.
+
+mod accounts;
+mod recovery;
+mod signin;
+mod tokens;
+mod validation;
+
+use std::sync::Arc;
+
+use basalt_platform::Db;
+use basalt_platform::jobs::JobQueue;
+use basalt_platform::ratelimit::{Quota, RateLimiter};
+use chrono::{DateTime, Utc};
+
+pub use accounts::{ProfileChanges, Registration};
+pub use signin::{NewSessionCookie, SignInOutcome};
+pub use tokens::TokenPair;
+pub use validation::{validate_email, validate_username};
+
+use crate::config::IdentityConfig;
+use crate::error::IdentityError;
+use crate::passwords::Passwords;
+use crate::store::sessions::SessionStore;
+use crate::tokens::jwt::TokenIssuer;
+use crate::tokens::keys::SigningKeys;
+
+/// Cheap to clone; offered to other modules through the service registry.
+#[derive(Clone)]
+pub struct IdentityService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    config: IdentityConfig,
+    passwords: Passwords,
+    sessions: Arc<dyn SessionStore>,
+    keys: SigningKeys,
+    issuer: TokenIssuer,
+    jobs: JobQueue,
+    rate_limiter: Arc<dyn RateLimiter>,
+    web: WebSettings,
+}
+
+/// How Basalt is reached from browsers: for links in mail, cookie names and
+/// origin checks.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Base for links in mail, e.g. `https://app.example.com`.
+    pub public_url: Option<String>,
+    /// Whether clients reach Basalt over HTTPS (Secure, `__Host-` cookie).
+    pub https: bool,
+    /// Origins other than Basalt's own allowed to send cookie-authenticated writes.
+    pub trusted_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityService").finish_non_exhaustive()
+    }
+}
+
+/// The parts the service is built from.
+pub struct Parts {
+    /// Database.
+    pub db: Db,
+    /// Settings.
+    pub config: IdentityConfig,
+    /// Password hasher.
+    pub passwords: Passwords,
+    /// Session store.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Signing keys.
+    pub keys: SigningKeys,
+    /// Access-token issuer.
+    pub issuer: TokenIssuer,
+    /// Job queue (for mail).
+    pub jobs: JobQueue,
+    /// Rate limiter.
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Browser-facing settings.
+    pub web: WebSettings,
+}
+
+impl IdentityService {
+    /// Assembles the service.
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db: parts.db,
+                config: parts.config,
+                passwords: parts.passwords,
+                sessions: parts.sessions,
+                keys: parts.keys,
+                issuer: parts.issuer,
+                jobs: parts.jobs,
+                rate_limiter: parts.rate_limiter,
+                web: parts.web,
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &IdentityConfig {
+        &self.inner.config
+    }
+
+    /// Browser-facing settings.
+    pub fn web(&self) -> &WebSettings {
+        &self.inner.web
+    }
+
+    /// The signing keys (for the JWKS document).
+    pub fn keys(&self) -> &SigningKeys {
+        &self.inner.keys
+    }
+
+    /// The access-token issuer and verifier.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.inner.issuer
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.sessions
+    }
+
+    /// The job queue.
+    pub fn jobs(&self) -> &JobQueue {
+        &self.inner.jobs
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Counts a request against `quota` for `key`; 429 when over.
+    pub async fn limit(&self, key: &str, quota: Quota) -> Result<(), IdentityError> {
+        let decision = self.inner.rate_limiter.check(key, quota).await;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(IdentityError::RateLimited(decision))
+        }
+    }
+
+    /// The idle cut-off: sessions last used before it have ended.
+    pub(crate) fn idle_since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - IdentityConfig::secs(self.inner.config.session_idle_timeout_secs)
+    }
+
+    /// An absolute link for mail, e.g. `/reset-password?token=…`.
+    pub(crate) fn link(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.inner
+                .web
+                .public_url
+                .as_deref()
+                .unwrap_or("http://127.0.0.1:8080")
+        )
+    }
+}

@@ -1,0 +1,347 @@
+//! Password sign-in (with lockout), browser sessions and sign-out.
+
+use basalt_platform::ratelimit::Quota;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::IdentityService;
+use crate::config::IdentityConfig;
+use crate::crypto;
+use crate::error::IdentityError;
+use crate::model::{User, normalize};
+use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::sessions::{NewSession, SessionRow};
+use crate::store::users::{self, UserRow};
+
+/// A freshly created session: what goes into the cookie and to the client.
+#[derive(Debug, Clone)]
+pub struct NewSessionCookie {
+    /// The cookie value (shown once, stored only hashed).
+    pub token: String,
+    /// The session's public id.
+    pub session_id: Uuid,
+    /// The CSRF token the client must send with writes.
+    pub csrf_token: String,
+    /// Absolute end of the session.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignInOutcome {
+    /// Who signed in.
+    pub user: User,
+}
+
+impl IdentityService {
+    /// Checks email and password, applying per-IP and per-account rate
+    /// limits and the lockout. Every failure looks the same from outside:
+    /// same status, same message, and a password hash computed either way.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let limits = &self.inner.config.rate_limits;
+        let ip = ctx.ip.as_deref().unwrap_or("unknown");
+        self.limit(
+            &format!("signin:ip:{ip}"),
+            Quota::per_minute(limits.login_per_ip_per_minute),
+        )
+        .await?;
+        self.limit(
+            &format!("signin:account:{}", normalize(email)),
+            Quota::per_minute(limits.login_per_account_per_minute),
+        )
+        .await?;
+
+        let Some(user) = users::find_by_email(&self.inner.db, email).await? else {
+            self.inner.passwords.verify_dummy(password).await;
+            audit::record(
+                &self.inner.db,
+                AuditEvent::SignInFailed,
+                None,
+                None,
+                ctx,
+                json!({ "reason": "unknown_account" }),
+            )
+            .await;
+            return Err(IdentityError::SignInFailed);
+        };
+
+        let now = Utc::now();
+        let Some(attempt) = users::reserve_attempt(&self.inner.db, user.id, now).await? else {
+            // Locked: spend the same time as a real check.
+            self.inner.passwords.verify_dummy(password).await;
+            audit::record(
+                &self.inner.db,
+                AuditEvent::SignInFailed,
+                Some(user.id),
+                None,
+                ctx,
+                json!({ "reason": "locked" }),
+            )
+            .await;
+            return Err(IdentityError::SignInFailed);
+        };
+        // Each lockout allows one more try once it expires; before the first,
+        // `lockout_threshold` tries.
+        let budget = i64::from(self.inner.config.lockout_threshold) + attempt.lock_level;
+        if attempt.failures > budget {
+            self.inner.passwords.verify_dummy(password).await;
+            self.lock(&user, attempt.lock_level, ctx).await?;
+            audit::record(
+                &self.inner.db,
+                AuditEvent::SignInFailed,
+                Some(user.id),
+                None,
+                ctx,
+                json!({ "reason": "over_budget" }),
+            )
+            .await;
+            return Err(IdentityError::SignInFailed);
+        }
+
+        let verification = self
+            .inner
+            .passwords
+            .verify(password, &user.password_hash)
+            .await?;
+        if !verification.matches {
+            audit::record(
+                &self.inner.db,
+                AuditEvent::SignInFailed,
+                Some(user.id),
+                None,
+                ctx,
+                json!({ "reason": "wrong_password", "failures": attempt.failures }),
+            )
+            .await;
+            if attempt.failures >= budget {
+                self.lock(&user, attempt.lock_level, ctx).await?;
+            }
+            return Err(IdentityError::SignInFailed);
+        }
+
+        users::clear_failures(&self.inner.db, user.id).await?;
+        if verification.needs_rehash {
+            self.upgrade_hash(&user, password).await;
+        }
+        Ok(user.to_user())
+    }
+
+    async fn lock(
+        &self,
+        user: &UserRow,
+        level: i64,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        let cfg = &self.inner.config;
+        let factor = 1u64
+            .checked_shl(u32::try_from(level).unwrap_or(63))
+            .unwrap_or(u64::MAX);
+        let secs = cfg
+            .lockout_base_secs
+            .saturating_mul(factor)
+            .min(cfg.lockout_max_secs);
+        let until = Utc::now() + IdentityConfig::secs(secs);
+        if users::lock(&self.inner.db, user.id, level, until).await? {
+            audit::record(
+                &self.inner.db,
+                AuditEvent::AccountLocked,
+                Some(user.id),
+                None,
+                ctx,
+                json!({ "until": until, "level": level + 1 }),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Re-hashes with the current parameters (argon2id), after a successful
+    /// check: how imported bcrypt/scrypt hashes and old costs are upgraded.
+    async fn upgrade_hash(&self, user: &UserRow, password: &str) {
+        match self.inner.passwords.hash(password).await {
+            Ok(new_hash) => {
+                if let Err(e) = users::upgrade_password_hash(
+                    &self.inner.db,
+                    user.id,
+                    &user.password_hash,
+                    &new_hash,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "cannot store upgraded password hash");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot re-hash password"),
+        }
+    }
+
+    /// Signs in with a password and opens a browser session. Any session the
+    /// browser already had is ended first: a new id at every sign-in, so a
+    /// session id planted before sign-in (fixation) is worthless.
+    pub async fn sign_in_with_session(
+        &self,
+        email: &str,
+        password: &str,
+        previous_token: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<(SignInOutcome, NewSessionCookie), IdentityError> {
+        let user = self.check_password(email, password, ctx).await?;
+        if let Some(previous) = previous_token {
+            self.inner
+                .sessions
+                .delete_by_token(&crypto::hash_token(previous))
+                .await?;
+        }
+        let cookie = self.open_session(user.id, ctx).await?;
+        audit::record(
+            &self.inner.db,
+            AuditEvent::SignInSucceeded,
+            Some(user.id),
+            None,
+            ctx,
+            json!({ "method": "session", "session_id": cookie.session_id }),
+        )
+        .await;
+        Ok((SignInOutcome { user }, cookie))
+    }
+
+    /// Opens a new session for `user_id`.
+    pub(crate) async fn open_session(
+        &self,
+        user_id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<NewSessionCookie, IdentityError> {
+        let (token, token_hash) = crypto::new_token()?;
+        let (csrf_token, _) = crypto::new_token()?;
+        let now = Utc::now();
+        let expires_at =
+            now + IdentityConfig::secs(self.inner.config.session_absolute_timeout_secs);
+        let session = NewSession {
+            id: Uuid::now_v7(),
+            token_hash,
+            user_id,
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            expires_at,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.inner.sessions.create(&session).await?;
+        Ok(NewSessionCookie {
+            token,
+            session_id: session.id,
+            csrf_token,
+            expires_at,
+        })
+    }
+
+    /// Replaces a session by a new one (privilege change: new id, same user).
+    pub async fn rotate_session(
+        &self,
+        old: &SessionRow,
+        ctx: &RequestContext,
+    ) -> Result<NewSessionCookie, IdentityError> {
+        let cookie = self.open_session(old.user_id, ctx).await?;
+        self.inner.sessions.delete(old.user_id, old.id).await?;
+        Ok(cookie)
+    }
+
+    /// The live session behind a cookie token, if any; records activity at
+    /// most once a minute.
+    pub async fn session_for_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<SessionRow>, IdentityError> {
+        let now = Utc::now();
+        let session = self
+            .inner
+            .sessions
+            .find_live(&crypto::hash_token(token), now, self.idle_since(now))
+            .await?;
+        if let Some(s) = &session
+            && now - s.last_seen_at > chrono::Duration::seconds(60)
+        {
+            self.inner.sessions.touch(s.id, now).await?;
+        }
+        Ok(session)
+    }
+
+    /// Ends the session behind a cookie token.
+    pub async fn sign_out(
+        &self,
+        session: &SessionRow,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        self.inner
+            .sessions
+            .delete(session.user_id, session.id)
+            .await?;
+        audit::record(
+            &self.inner.db,
+            AuditEvent::SignedOut,
+            Some(session.user_id),
+            None,
+            ctx,
+            json!({ "session_id": session.id }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// A user's live sessions.
+    pub async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRow>, IdentityError> {
+        let now = Utc::now();
+        Ok(self
+            .inner
+            .sessions
+            .list(user_id, now, self.idle_since(now))
+            .await?)
+    }
+
+    /// Revokes one of a user's sessions.
+    pub async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        if !self.inner.sessions.delete(user_id, session_id).await? {
+            return Err(IdentityError::NotFound);
+        }
+        audit::record(
+            &self.inner.db,
+            AuditEvent::SessionRevoked,
+            Some(user_id),
+            None,
+            ctx,
+            json!({ "session_id": session_id }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Signs out everywhere: every session and refresh token of the user.
+    pub async fn sign_out_everywhere(
+        &self,
+        user_id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), IdentityError> {
+        self.end_all_sessions(user_id, None).await?;
+        audit::record(
+            &self.inner.db,
+            AuditEvent::AllSessionsRevoked,
+            Some(user_id),
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+}

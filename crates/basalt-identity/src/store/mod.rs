@@ -1,0 +1,8 @@
+//! Repositories: the identity module's SQL, each query written once for
+//! SQLite and PostgreSQL.
+
+pub mod audit;
+pub mod email_tokens;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,108 @@
+//! The `identity_refresh_tokens` table: single-use tokens in families.
+
+use basalt_platform::db::{Db, Tx};
+use basalt_platform::{with_conn, with_tx};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A stored refresh token.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    /// Id.
+    pub id: Uuid,
+    /// The sign-in this token descends from.
+    pub family_id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// End of the family's absolute lifetime.
+    pub expires_at: DateTime<Utc>,
+    /// When it was exchanged (spent).
+    pub used_at: Option<DateTime<Utc>>,
+    /// When its family was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a new token of `family_id`.
+pub async fn insert(
+    tx: &mut Tx,
+    token_hash: &[u8],
+    family_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO identity_refresh_tokens (id, token_hash, family_id, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(token_hash)
+        .bind(family_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(id)
+}
+
+/// By the hash of the presented token.
+pub async fn find(db: &Db, token_hash: &[u8]) -> Result<Option<RefreshRow>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as::<_, RefreshRow>(
+            "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM identity_refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await
+    })
+}
+
+/// Spends a token: true for exactly one caller, however many race.
+pub async fn spend(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let n = with_tx!(tx, |conn| {
+        sqlx::query("UPDATE identity_refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(
+    db: &Db,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("UPDATE identity_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(family_id)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+/// Revokes every token of a user (password reset, sign out everywhere).
+pub async fn revoke_all_for_user(
+    db: &Db,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("UPDATE identity_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}

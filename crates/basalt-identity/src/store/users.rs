@@ -1,0 +1,364 @@
+//! The `identity_users` table.
+
+use basalt_platform::db::{Db, Tx};
+use basalt_platform::{with_conn, with_tx};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::{Role, User};
+
+/// A stored account, including what never leaves this module.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// Id.
+    pub id: Uuid,
+    /// Email as entered.
+    pub email: String,
+    /// Username as entered.
+    pub username: String,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Biography.
+    pub bio: Option<String>,
+    /// Avatar URL.
+    pub image: Option<String>,
+    /// When the address was confirmed.
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// While set and in the future, sign-in is refused.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    /// The public view.
+    pub fn to_user(&self) -> User {
+        User {
+            id: self.id,
+            email: self.email.clone(),
+            username: self.username.clone(),
+            role: Role::parse(&self.role),
+            bio: self.bio.clone(),
+            image: self.image.clone(),
+            email_verified: self.email_verified_at.is_some(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Inserts a new account.
+pub async fn insert(tx: &mut Tx, user: &UserRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO identity_users (id, email, email_normalized, username, username_normalized, password_hash, role, \
+             bio, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(crate::model::normalize(&user.email))
+        .bind(&user.username)
+        .bind(crate::model::normalize(&user.username))
+        .bind(&user.password_hash)
+        .bind(&user.role)
+        .bind(&user.bio)
+        .bind(&user.image)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+macro_rules! select_user {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, email, username, password_hash, role, bio, image, email_verified_at, locked_until, created_at ",
+            "FROM identity_users WHERE ",
+            $where
+        )
+    };
+}
+
+/// By id.
+pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as::<_, UserRow>(select_user!("id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })
+}
+
+/// Several accounts by id, in one round trip where the SQL allows it.
+pub async fn find_by_ids(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
+    match db.pool() {
+        // PostgreSQL binds the whole list as one uuid[] parameter.
+        basalt_platform::db::Pool::Postgres(pool) => {
+            sqlx::query_as::<_, UserRow>(select_user!("id = ANY($1)"))
+                .bind(ids)
+                .fetch_all(pool)
+                .await
+        }
+        // SQLite has no array parameter; it is in-process, so one indexed
+        // look-up per id costs microseconds.
+        basalt_platform::db::Pool::Sqlite(_) => {
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(row) = find_by_id(db, *id).await? {
+                    rows.push(row);
+                }
+            }
+            Ok(rows)
+        }
+    }
+}
+
+/// By email, case-insensitively.
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as::<_, UserRow>(select_user!("email_normalized = $1"))
+            .bind(crate::model::normalize(email))
+            .fetch_optional(conn)
+            .await
+    })
+}
+
+/// By username, case-insensitively.
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as::<_, UserRow>(select_user!("username_normalized = $1"))
+            .bind(crate::model::normalize(username))
+            .fetch_optional(conn)
+            .await
+    })
+}
+
+/// Changes the profile fields; `None` leaves a field as it is. A changed
+/// email is unverified again.
+pub async fn update_profile(
+    db: &Db,
+    id: Uuid,
+    email: Option<&str>,
+    username: Option<&str>,
+    bio: Option<Option<&str>>,
+    image: Option<Option<&str>>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if let Some(email) = email {
+        with_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE identity_users SET email = $2, email_normalized = $3, \
+                 email_verified_at = CASE WHEN email_normalized = $3 THEN email_verified_at ELSE NULL END, \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(email)
+            .bind(crate::model::normalize(email))
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+    }
+    if let Some(username) = username {
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE identity_users SET username = $2, username_normalized = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(username)
+                .bind(crate::model::normalize(username))
+                .bind(now)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    if let Some(bio) = bio {
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE identity_users SET bio = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(bio)
+                .bind(now)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    if let Some(image) = image {
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE identity_users SET image = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(image)
+                .bind(now)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    tx.commit().await
+}
+
+/// Replaces the password hash.
+pub async fn set_password(
+    tx: &mut Tx,
+    id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE identity_users SET password_hash = $2, failed_logins = 0, lock_level = 0, locked_until = NULL, \
+             updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Upgrades a hash after a successful sign-in, unless the password changed meanwhile.
+pub async fn upgrade_password_hash(
+    db: &Db,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> Result<(), sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query(
+            "UPDATE identity_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Sets the role.
+pub async fn set_role(
+    db: &Db,
+    id: Uuid,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let changed = with_conn!(db, |conn| {
+        sqlx::query("UPDATE identity_users SET role = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(changed == 1)
+}
+
+/// Marks the address as confirmed, if it is still the address the token was sent to.
+pub async fn mark_email_verified(
+    tx: &mut Tx,
+    id: Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let changed = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE identity_users SET email_verified_at = $3, updated_at = $3 WHERE id = $1 AND email_normalized = $2",
+        )
+        .bind(id)
+        .bind(crate::model::normalize(email))
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(changed == 1)
+}
+
+/// Deletes an account (sessions and tokens go with it, by cascade).
+pub async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM identity_users WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The state of the lockout counters after reserving an attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    /// Failures counted so far, this attempt included.
+    pub failures: i64,
+    /// Lockouts so far.
+    pub lock_level: i64,
+}
+
+/// Counts a sign-in attempt as a failure *before* the password is checked,
+/// in one atomic statement, unless the account is locked (then `None`).
+/// Counting first is what keeps 100 parallel guesses from all being checked:
+/// each gets a distinct count, and only counts within the budget may verify.
+pub async fn reserve_attempt(
+    db: &Db,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Attempt>, sqlx::Error> {
+    let row: Option<(i64, i64)> = with_conn!(db, |conn| {
+        sqlx::query_as(
+            "UPDATE identity_users SET failed_logins = failed_logins + 1 \
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING CAST(failed_logins AS BIGINT), CAST(lock_level AS BIGINT)",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(row.map(|(failures, lock_level)| Attempt {
+        failures,
+        lock_level,
+    }))
+}
+
+/// Locks the account until `until`, once per lock level (concurrent
+/// failures at the same level lock it once).
+pub async fn lock(
+    db: &Db,
+    id: Uuid,
+    seen_level: i64,
+    until: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let changed = with_conn!(db, |conn| {
+        sqlx::query("UPDATE identity_users SET locked_until = $3, lock_level = lock_level + 1 WHERE id = $1 AND lock_level = $2")
+            .bind(id)
+            .bind(seen_level)
+            .bind(until)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(changed == 1)
+}
+
+/// Clears the counters after a successful sign-in.
+pub async fn clear_failures(db: &Db, id: Uuid) -> Result<(), sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("UPDATE identity_users SET failed_logins = 0, lock_level = 0, locked_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

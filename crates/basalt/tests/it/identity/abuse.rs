@@ -1,0 +1,354 @@
+//! Abuse protection: rate limits, lockout, and sign-in failures that reveal
+//! nothing about the account.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::*;
+
+async fn attempt(app: &basalt_testkit::TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/token"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_ip_with_standard_headers() {
+    let app = identity_app()
+        .env("BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_IP_PER_MINUTE", "3")
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    for _ in 0..3 {
+        assert_eq!(
+            attempt(&app, &email, "wrong password 1").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = attempt(&app, &email, PASSWORD).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let h = limited.headers();
+    let retry: u64 = h["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(h["ratelimit-limit"], "3");
+    assert_eq!(h["ratelimit-remaining"], "0");
+    assert!(h.get("ratelimit-reset").is_some());
+    assert_eq!(h["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_account_whether_or_not_it_exists() {
+    let app = identity_app()
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_ACCOUNT_PER_MINUTE",
+            "2",
+        )
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    for target in [email.as_str(), "nobody-here@example.com"] {
+        for _ in 0..2 {
+            assert_eq!(
+                attempt(&app, target, "wrong password 1").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            attempt(&app, target, "wrong password 1").await.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{target}"
+        );
+    }
+    // Case does not dodge the per-account limit.
+    assert_eq!(
+        attempt(&app, &email.to_uppercase(), PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Other accounts are unaffected.
+    let other = registered(&app).await;
+    assert_eq!(
+        attempt(&app, &other, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn registration_reset_and_refresh_are_rate_limited() {
+    let app = identity_app()
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__REGISTER_PER_IP_PER_HOUR",
+            "2",
+        )
+        .env("BASALT_IDENTITY__RATE_LIMITS__RESET_PER_IP_PER_HOUR", "2")
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__REFRESH_PER_IP_PER_MINUTE",
+            "2",
+        )
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    registered(&app).await;
+    let (e, u) = new_identity();
+    let r = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "email": e, "username": u, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    for expected in [
+        StatusCode::ACCEPTED,
+        StatusCode::ACCEPTED,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/auth/password/forgot"))
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), expected);
+    }
+
+    for expected in [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/auth/refresh"))
+            .json(&json!({ "refresh_token": "guess" }))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), expected);
+    }
+}
+
+/// 100 wrong passwords at once: only `lockout_threshold` of them are ever
+/// checked, the account locks once, and even the right password is refused.
+/// (The lock outlasts the storm here; its end is tested below.)
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_slip_past_the_lockout() {
+    let app = identity_app()
+        .env("BASALT_IDENTITY__LOCKOUT_THRESHOLD", "5")
+        .env("BASALT_IDENTITY__LOCKOUT_BASE_SECS", "600")
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_IP_PER_MINUTE",
+            "100000",
+        )
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_ACCOUNT_PER_MINUTE",
+            "100000",
+        )
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    let user_id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
+        .await
+        .expect("db")
+        .expect("user")
+        .id;
+
+    let attempts = (0..100).map(|i| {
+        let client = app.client.clone();
+        let url = app.url("/api/auth/token");
+        let email = email.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({ "email": email, "password": format!("wrong guess {i}") }))
+                .send()
+                .await
+        })
+    });
+    for a in attempts {
+        assert_eq!(
+            a.await.expect("joins").expect("answered").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    let events = audit_events(&app, Some(user_id)).await;
+    let checked = events
+        .iter()
+        .filter(|r| r.event == "sign_in_failed" && r.details["reason"] == "wrong_password")
+        .count();
+    let locked = events
+        .iter()
+        .filter(|r| r.event == "account_locked")
+        .count();
+    assert!(
+        checked <= 5,
+        "{checked} passwords were checked, the threshold is 5"
+    );
+    assert_eq!(locked, 1, "locked exactly once");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|r| r.event == "sign_in_failed")
+            .count(),
+        100,
+        "every attempt was recorded"
+    );
+
+    // Locked: the right password is refused too, with the same answer.
+    let r = attempt(&app, &email, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let checked_after = audit_events(&app, Some(user_id))
+        .await
+        .iter()
+        .filter(|r| r.details["reason"] == "wrong_password")
+        .count();
+    assert_eq!(checked, checked_after, "nothing is checked while locked");
+}
+
+#[tokio::test]
+async fn after_a_lock_each_further_failure_locks_again_for_longer() {
+    let app = identity_app()
+        .env("BASALT_IDENTITY__LOCKOUT_THRESHOLD", "2")
+        .env("BASALT_IDENTITY__LOCKOUT_BASE_SECS", "1")
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    for _ in 0..2 {
+        attempt(&app, &email, "wrong guess here").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // One more try after the lock, wrong: locked again, now for 2 s.
+    attempt(&app, &email, "wrong guess again").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        attempt(&app, &email, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "second lock is longer"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        attempt(&app, &email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn failures_look_the_same_for_unknown_accounts() {
+    let app = identity_app().spawn().await;
+    let email = registered(&app).await;
+    let wrong = attempt(&app, &email, "not the password").await;
+    let unknown = attempt(&app, "no-such-user@example.com", "not the password").await;
+    assert_eq!(wrong.status(), unknown.status());
+    let (w, u): (Value, Value) = (
+        wrong.json().await.expect("json"),
+        unknown.json().await.expect("json"),
+    );
+    assert_eq!(w, u);
+    // Same through the session endpoint.
+    let w = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "email": email, "password": "nope nope nope" }))
+        .send()
+        .await
+        .expect("answered");
+    let u = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "email": "ghost@example.com", "password": "nope nope nope" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(w.status(), u.status());
+    assert_eq!(w.text().await.expect("body"), u.text().await.expect("body"));
+}
+
+/// Unknown accounts cost a hash too, so timing does not tell them apart.
+/// Real (OWASP) parameters make the hash dominate; medians absorb noise.
+#[tokio::test]
+async fn failures_take_as_long_for_unknown_accounts() {
+    let app = basalt_testkit::TestApp::builder()
+        .modules(basalt::modules())
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_ACCOUNT_PER_MINUTE",
+            "1000",
+        )
+        .env("BASALT_IDENTITY__LOCKOUT_THRESHOLD", "1000")
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..7 {
+        let started = Instant::now();
+        attempt(&app, &email, &format!("wrong {i} wrong")).await;
+        known.push(started.elapsed());
+        let started = Instant::now();
+        attempt(&app, &format!("ghost{i}@example.com"), "wrong wrong").await;
+        unknown.push(started.elapsed());
+    }
+    known.sort();
+    unknown.sort();
+    let ratio = unknown[3].as_secs_f64() / known[3].as_secs_f64();
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "median unknown {:?} vs known {:?}",
+        unknown[3],
+        known[3]
+    );
+}
+
+#[tokio::test]
+async fn imported_bcrypt_and_scrypt_hashes_sign_in_and_are_upgraded() {
+    let app = identity_app().spawn().await;
+    let bcrypt_hash = bcrypt::hash(PASSWORD, 4).expect("bcrypt");
+    for (label, hash) in [("bcrypt", bcrypt_hash)] {
+        let email = registered(&app).await;
+        let id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
+            .await
+            .expect("db")
+            .expect("user")
+            .id;
+        basalt_platform::with_conn!(&app.platform.db, |conn| {
+            sqlx::query("UPDATE identity_users SET password_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(&hash)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .expect("import");
+        assert_eq!(
+            attempt(&app, &email, PASSWORD).await.status(),
+            StatusCode::OK,
+            "{label}"
+        );
+        let stored = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
+            .await
+            .expect("db")
+            .expect("user")
+            .password_hash;
+        assert!(
+            stored.starts_with("$argon2id$"),
+            "{label} upgraded to argon2id: {stored}"
+        );
+        assert_eq!(
+            attempt(&app, &email, PASSWORD).await.status(),
+            StatusCode::OK,
+            "{label} after upgrade"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The identity module over HTTP: accounts, sessions with CSRF, tokens,
+//! abuse protection, recovery by mail and admin routes.
+
+mod abuse;
+mod accounts;
+mod admin;
+mod recovery;
+mod sessions;
+mod tokens;
+
+use basalt_testkit::{TestApp, TestAppBuilder};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use serde_json::{Value, json};
+
+/// A password the policy accepts.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The binary's modules with cheap password hashing (tests measure
+/// behaviour, not cost; the benchmark uses the real parameters).
+pub fn identity_app() -> TestAppBuilder {
+    TestApp::builder()
+        .modules(basalt::modules())
+        .env("BASALT_IDENTITY__PASSWORDS__ARGON2_MEMORY_KIB", "1024")
+        .env("BASALT_IDENTITY__PASSWORDS__ARGON2_ITERATIONS", "1")
+}
+
+/// A unique, valid email/username pair.
+pub fn new_identity() -> (String, String) {
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    (
+        format!("user-{}@example.com", &n[..12]),
+        format!("user_{}", &n[..12]),
+    )
+}
+
+/// Registers an account and returns its JSON.
+pub async fn register(app: &TestApp, email: &str, username: &str) -> Value {
+    let response = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "email": email, "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    response.json::<Value>().await.expect("json")["user"].clone()
+}
+
+/// A registered account's email.
+pub async fn registered(app: &TestApp) -> String {
+    let (email, username) = new_identity();
+    register(app, &email, &username).await;
+    email
+}
+
+/// A browser's view of a signed-in session.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    /// `name=value` for the Cookie header.
+    pub cookie: String,
+    /// The full Set-Cookie line received.
+    pub set_cookie: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The origin the browser is on.
+    pub origin: String,
+}
+
+/// The origin of pages served with Basalt: its public URL's, or its own.
+pub fn page_origin(app: &TestApp) -> String {
+    app.platform.config.public_url.as_ref().map_or_else(
+        || app.base_url.clone(),
+        |u| u.origin().ascii_serialization(),
+    )
+}
+
+/// Signs in with a session, as a same-origin browser would.
+pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> Browser {
+    let response = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header(header::ORIGIN, page_origin(app))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let set_cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: Value = response.json().await.expect("json");
+    Browser {
+        cookie: set_cookie.split(';').next().expect("name=value").to_owned(),
+        set_cookie,
+        csrf: body["csrf_token"].as_str().expect("csrf token").to_owned(),
+        origin: page_origin(app),
+    }
+}
+
+impl Browser {
+    /// The headers a same-origin page sends with a write.
+    pub fn write_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, self.cookie.parse().expect("header"));
+        h.insert("x-csrf-token", self.csrf.parse().expect("header"));
+        h.insert(header::ORIGIN, self.origin.parse().expect("header"));
+        h
+    }
+}
+
+/// Signs in for tokens.
+pub async fn tokens(app: &TestApp, email: &str, password: &str) -> Value {
+    let response = app
+        .client
+        .post(app.url("/api/auth/token"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    response.json().await.expect("json")
+}
+
+/// `GET /api/me` with a bearer token; the status.
+pub async fn me_with_token(app: &TestApp, token: &str) -> StatusCode {
+    app.client
+        .get(app.url("/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answered")
+        .status()
+}
+
+/// The audit records, read straight from the database through the service.
+pub async fn audit_events(
+    app: &TestApp,
+    user_id: Option<uuid::Uuid>,
+) -> Vec<basalt_identity::store::audit::AuditRecord> {
+    let query = basalt_identity::store::audit::AuditQuery {
+        user_id,
+        limit: Some(500),
+        ..Default::default()
+    };
+    basalt_identity::store::audit::list(&app.platform.db, &query)
+        .await
+        .expect("audit")
+}
