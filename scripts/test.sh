@@ -5,6 +5,8 @@
 #   2. starts a throw-away PostgreSQL cluster on loopback in a temp folder;
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and every test twice:
 #      on SQLite, then on PostgreSQL;
+#   4. runs the official RealWorld API collection (newman) against the real
+#      binary, on SQLite and on PostgreSQL;
 #   4. stops and removes the cluster, whatever happened.
 # Usage: bash scripts/test.sh   (CI: .ci/run calls exactly this)
 set -euo pipefail
@@ -100,5 +102,56 @@ if [ "$created" -lt 10 ]; then
     exit 1
 fi
 echo "PostgreSQL pass used $created fresh databases"
+
+# --- RealWorld conformance: the official Postman collection, via newman ------
+COLLECTION="$(cd .. && pwd)/shared/realworld/Conduit.postman_collection.json"
+if [ ! -f "$COLLECTION" ]; then
+    echo "missing $COLLECTION (the shared/ folder beside the clone)" >&2
+    exit 1
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    log "installing Node.js and npm"
+    apt_install nodejs npm
+fi
+NEWMAN_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/basalt/newman"
+if [ ! -x "$NEWMAN_DIR/node_modules/.bin/newman" ]; then
+    log "installing newman"
+    npm install --prefix "$NEWMAN_DIR" --no-audit --no-fund --loglevel=error newman@6 >/dev/null
+fi
+cargo build -p basalt --locked
+BASALT_BIN="${CARGO_TARGET_DIR:-target}/debug/basalt"
+
+# Runs the collection against a fresh server on the given database URL.
+run_realworld() {
+    local name=$1 database_url=$2 port dir pid stamp status=0
+    port=$(free_port 18000)
+    dir=$(mktemp -d /tmp/basalt-realworld.XXXXXX)
+    [ -n "$database_url" ] || database_url="sqlite://$dir/basalt.db"
+    BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \
+        BASALT_LOG_LEVEL=warn "$BASALT_BIN" serve >"$dir/server.log" 2>&1 &
+    pid=$!
+    # Ready once it accepts connections (migrations run before it listens).
+    for _ in $(seq 1 150); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.2
+    done
+    stamp="$(date +%s%N)"
+    log "RealWorld collection on $name"
+    "$NEWMAN_DIR/node_modules/.bin/newman" run "$COLLECTION" --delay-request 1 \
+        --global-var "APIURL=http://127.0.0.1:$port/api" \
+        --global-var "USERNAME=u$stamp" --global-var "EMAIL=u$stamp@example.com" \
+        --global-var "PASSWORD=Correct-Horse-Battery-9" || status=$?
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if [ "$status" -ne 0 ]; then
+        echo "--- server log ($name) ---"; tail -50 "$dir/server.log"
+    fi
+    rm -rf "$dir"
+    return "$status"
+}
+RW_DB="basalt_realworld_$$"
+"$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $RW_DB" >/dev/null
+run_realworld SQLite ""
+run_realworld PostgreSQL "postgres://postgres@127.0.0.1:$PG_PORT/$RW_DB"
 
 log "all checks passed on SQLite and PostgreSQL"

@@ -51,7 +51,14 @@ impl App {
                 "database schema up to date"
             );
         }
-        let metrics = Arc::new(Metrics::new(db.backend().name()));
+        let mut metrics = Metrics::new(db.backend().name());
+        let cache_lookups = prometheus_client::metrics::family::Family::default();
+        metrics.registry_mut().register(
+            "cache_lookups",
+            "Cache lookups by result",
+            cache_lookups.clone(),
+        );
+        let metrics = Arc::new(metrics);
         let jobs = JobQueue::new(db.clone(), config.jobs.clone());
         let mailer = crate::mail::mailer_for(&config)?;
         crate::mail::register_send_email(&jobs, mailer.clone());
@@ -62,6 +69,7 @@ impl App {
             jobs,
             mailer,
             rate_limiter: Arc::new(InProcessRateLimiter::new()),
+            cache: Arc::new(crate::cache::InProcessCache::new(10_000, cache_lookups)),
             services: Services::default(),
         };
         let (router, openapi) = crate::http::build_router(&platform, &modules).await?;

@@ -9,11 +9,12 @@
 //! - [`error`]: the HTTP error type and RFC 9457 problem documents;
 //! - [`module`]: the contract a domain module implements, and [`services`],
 //!   through which modules offer services to each other;
-//! - [`jobs`], [`mail`], [`ratelimit`]: durable background jobs, outgoing mail
-//!   and rate limits (ports with an embedded adapter; distributed ones later);
+//! - [`cache`], [`jobs`], [`mail`], [`ratelimit`]: caching, durable background
+//!   jobs, outgoing mail and rate limits (ports with an embedded adapter; distributed ones later);
 //! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown.
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;

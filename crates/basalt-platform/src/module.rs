@@ -31,6 +31,8 @@ pub struct Platform {
     pub mailer: Arc<dyn Mailer>,
     /// Rate limits.
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Cache for data many requests share.
+    pub cache: Arc<dyn crate::cache::Cache>,
     /// Services modules offer each other.
     pub services: Services,
 }

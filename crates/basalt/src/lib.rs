@@ -8,5 +8,8 @@ use basalt_platform::Module;
 /// Every domain module of this build, in start-up order. Identity, blog,
 /// tasks, chat and shop plug in here as they land.
 pub fn modules() -> Vec<Box<dyn Module>> {
-    vec![Box::new(basalt_identity::IdentityModule)]
+    vec![
+        Box::new(basalt_identity::IdentityModule),
+        Box::new(basalt_blog::BlogModule),
+    ]
 }

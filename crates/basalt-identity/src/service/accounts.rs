@@ -257,6 +257,7 @@ impl IdentityService {
             self.store_new_password(id, password, None, ctx, AuditEvent::PasswordChanged)
                 .await?;
         }
+        self.user_changed(id);
         let updated = users::find_by_id(&self.inner.db, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
@@ -359,6 +360,7 @@ impl IdentityService {
         let mut tx = self.inner.db.begin().await?;
         users::delete(&mut tx, id).await?;
         tx.commit().await?;
+        self.user_changed(id);
         audit::record(
             &self.inner.db,
             AuditEvent::AccountDeleted,

@@ -43,7 +43,11 @@ struct Inner {
     jobs: JobQueue,
     rate_limiter: Arc<dyn RateLimiter>,
     web: WebSettings,
+    user_changed: std::sync::RwLock<Vec<UserChanged>>,
 }
+
+/// A callback run when an account's public profile changes or it is deleted.
+pub type UserChanged = Arc<dyn Fn(uuid::Uuid) + Send + Sync>;
 
 /// How Basalt is reached from browsers: for links in mail, cookie names and
 /// origin checks.
@@ -99,7 +103,25 @@ impl IdentityService {
                 jobs: parts.jobs,
                 rate_limiter: parts.rate_limiter,
                 web: parts.web,
+                user_changed: std::sync::RwLock::new(Vec::new()),
             }),
+        }
+    }
+
+    /// Runs `callback` whenever an account's profile (username, bio, image)
+    /// changes or the account is deleted, before the change is reported to
+    /// the caller: how modules that show profiles keep their caches exact.
+    pub fn on_user_changed(&self, callback: UserChanged) {
+        if let Ok(mut callbacks) = self.inner.user_changed.write() {
+            callbacks.push(callback);
+        }
+    }
+
+    pub(crate) fn user_changed(&self, id: uuid::Uuid) {
+        if let Ok(callbacks) = self.inner.user_changed.read() {
+            for callback in callbacks.iter() {
+                callback(id);
+            }
         }
     }
 

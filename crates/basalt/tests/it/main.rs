@@ -2,6 +2,7 @@
 //! HTTP to it, on SQLite by default or PostgreSQL with `TEST_POSTGRES_URL`.
 //! One test binary (faster to link than one per file).
 
+mod blog;
 mod cli;
 mod concepts_doc;
 mod docs;

@@ -1,0 +1,70 @@
+//! The blog module: the complete RealWorld ("Conduit") API, so that any
+//! RealWorld front end works against Basalt, plus sanitised Markdown
+//! rendering and Atom/RSS feeds.
+//!
+//! RealWorld users are identity accounts: sign-up, sign-in, profiles and
+//! tokens go through [`basalt_identity::service::IdentityService`], found
+//! in the platform's service registry. The blog's own tables hold articles,
+//! tags, favourites, follows and comments, and refer to accounts by id only.
+
+pub mod error;
+pub mod extract;
+pub mod feeds;
+pub mod model;
+pub mod render;
+pub mod routes;
+pub mod service;
+pub mod slug;
+pub mod store;
+
+use basalt_identity::service::IdentityService;
+use basalt_platform::db::MigrationFile;
+use basalt_platform::{Module, Platform};
+use futures_util::future::BoxFuture;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::service::Blog;
+
+/// The blog's migrations (versions 3000–3999).
+pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
+    version: 3001,
+    description: "create_blog",
+    sqlite: include_str!("../migrations/sqlite/3001_create_blog.sql"),
+    postgres: include_str!("../migrations/postgres/3001_create_blog.sql"),
+}];
+
+/// The module, as listed by the binary (after identity, whose service it uses).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BlogModule;
+
+impl Module for BlogModule {
+    fn name(&self) -> &'static str {
+        "blog"
+    }
+
+    fn migrations(&self) -> &'static [MigrationFile] {
+        MIGRATIONS
+    }
+
+    fn routes<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
+        Box::pin(async move {
+            let identity = platform.services.get::<IdentityService>().ok_or_else(|| {
+                anyhow::anyhow!("the blog needs the identity module, listed before it")
+            })?;
+            // Author names and avatars appear in cached pages: a profile change
+            // in the identity module invalidates them before it is reported.
+            let cache = platform.cache.clone();
+            identity.on_user_changed(std::sync::Arc::new(move |_| {
+                cache.invalidate(service::CACHE_NAMESPACE)
+            }));
+            Ok(routes::router(Blog {
+                db: platform.db.clone(),
+                identity,
+                cache: platform.cache.clone(),
+            }))
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/profiles/{username}` and following.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::BlogError;
+use crate::extract::{SignedIn, Viewer};
+use crate::model::Profile;
+use crate::service::Blog;
+use crate::store;
+
+/// `{"profile": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileResponse {
+    /// The profile.
+    pub profile: Profile,
+}
+
+/// A profile.
+#[utoipa::path(get, path = "/api/profiles/{username}", tag = "realworld", params(("username" = String, Path)),
+    responses((status = 200, body = ProfileResponse), (status = 404)))]
+pub async fn get_profile(
+    State(blog): State<Blog>,
+    viewer: Viewer,
+    Path(username): Path<String>,
+) -> Result<Json<ProfileResponse>, BlogError> {
+    let (_, profile) = blog.profile(viewer.id(), &username).await?;
+    Ok(Json(ProfileResponse { profile }))
+}
+
+/// Follows a user.
+#[utoipa::path(post, path = "/api/profiles/{username}/follow", tag = "realworld", params(("username" = String, Path)),
+    responses((status = 200, body = ProfileResponse), (status = 401), (status = 404), (status = 422, description = "Yourself")),
+    security(("token" = [])))]
+pub async fn follow(
+    State(blog): State<Blog>,
+    SignedIn(who): SignedIn,
+    Path(username): Path<String>,
+) -> Result<Json<ProfileResponse>, BlogError> {
+    let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
+    if id == who.user_id {
+        return Err(BlogError::invalid("profile", "you cannot follow yourself"));
+    }
+    store::follow(&blog.db, who.user_id, id, chrono::Utc::now()).await?;
+    profile.following = true;
+    Ok(Json(ProfileResponse { profile }))
+}
+
+/// Unfollows a user.
+#[utoipa::path(delete, path = "/api/profiles/{username}/follow", tag = "realworld", params(("username" = String, Path)),
+    responses((status = 200, body = ProfileResponse), (status = 401), (status = 404)), security(("token" = [])))]
+pub async fn unfollow(
+    State(blog): State<Blog>,
+    SignedIn(who): SignedIn,
+    Path(username): Path<String>,
+) -> Result<Json<ProfileResponse>, BlogError> {
+    let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
+    store::unfollow(&blog.db, who.user_id, id).await?;
+    profile.following = false;
+    Ok(Json(ProfileResponse { profile }))
+}

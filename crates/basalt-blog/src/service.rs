@@ -1,0 +1,149 @@
+//! Turns stored rows into RealWorld documents, fetching authors from the
+//! identity module in one call per page.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use basalt_identity::service::IdentityService;
+use basalt_platform::Db;
+use basalt_platform::cache::Cache;
+use uuid::Uuid;
+
+use crate::error::BlogError;
+use crate::model::{Article, Comment, Profile};
+use crate::render::markdown_to_safe_html;
+use crate::store::{self, ArticleRow, CommentRow};
+
+/// The blog's shared state.
+#[derive(Clone)]
+pub struct Blog {
+    /// The database.
+    pub db: Db,
+    /// Accounts, sign-in and authors.
+    pub identity: IdentityService,
+    /// Cache for anonymous pages and tags.
+    pub cache: Arc<dyn Cache>,
+}
+
+impl std::fmt::Debug for Blog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blog")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cache namespace of everything the blog caches.
+pub const CACHE_NAMESPACE: &str = "blog";
+/// How long a cached page may live without a write (bounds memory, not staleness).
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
+
+fn profile_of(user: Option<&basalt_identity::model::User>, following: bool) -> Profile {
+    match user {
+        Some(u) => Profile {
+            username: u.username.clone(),
+            bio: u.bio.clone(),
+            image: u.image.clone(),
+            following,
+        },
+        // The author's account was deleted; the article outlives it.
+        None => Profile {
+            username: "[deleted]".into(),
+            bio: None,
+            image: None,
+            following: false,
+        },
+    }
+}
+
+impl Blog {
+    /// A cached JSON response for `key` under the current generation, or
+    /// computes, stores and returns it.
+    pub async fn cached<T, F>(&self, key: &str, compute: F) -> Result<Vec<u8>, BlogError>
+    where
+        T: serde::Serialize,
+        F: std::future::Future<Output = Result<T, BlogError>>,
+    {
+        let key = format!(
+            "{CACHE_NAMESPACE}:{}:{key}",
+            self.cache.generation(CACHE_NAMESPACE)
+        );
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let bytes =
+            serde_json::to_vec(&compute.await?).map_err(|e| BlogError::Internal(e.into()))?;
+        self.cache.put(&key, bytes.clone(), CACHE_TTL);
+        Ok(bytes)
+    }
+
+    /// Makes every cached page stale; called after each write that shows in them.
+    pub fn invalidate(&self) {
+        self.cache.invalidate(CACHE_NAMESPACE);
+    }
+
+    /// Articles with their authors; `full` adds the body and its HTML.
+    pub async fn articles(
+        &self,
+        rows: Vec<ArticleRow>,
+        full: bool,
+    ) -> Result<Vec<Article>, BlogError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+        let authors = self.identity.users_by_ids(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Article {
+                author: profile_of(authors.get(&r.author_id), r.following),
+                body_html: full.then(|| markdown_to_safe_html(&r.body)),
+                body: full.then_some(r.body),
+                slug: r.slug,
+                title: r.title,
+                description: r.description,
+                tag_list: serde_json::from_str(&r.tag_list).unwrap_or_default(),
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                favorited: r.favorited,
+                favorites_count: r.favorites_count,
+            })
+            .collect())
+    }
+
+    /// One article with its body, or 404.
+    pub async fn article(&self, viewer: Option<Uuid>, slug: &str) -> Result<Article, BlogError> {
+        let row = store::by_slug(&self.db, viewer, slug)
+            .await?
+            .ok_or(BlogError::NotFound("article"))?;
+        Ok(self.articles(vec![row], true).await?.remove(0))
+    }
+
+    /// Comments with their authors.
+    pub async fn comments(&self, rows: Vec<CommentRow>) -> Result<Vec<Comment>, BlogError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+        let authors = self.identity.users_by_ids(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Comment {
+                author: profile_of(authors.get(&r.author_id), r.following),
+                id: r.id,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                body: r.body,
+            })
+            .collect())
+    }
+
+    /// A profile by username as `viewer` sees it, or 404.
+    pub async fn profile(
+        &self,
+        viewer: Option<Uuid>,
+        username: &str,
+    ) -> Result<(Uuid, Profile), BlogError> {
+        let user = self
+            .identity
+            .user_by_username(username)
+            .await?
+            .ok_or(BlogError::NotFound("profile"))?;
+        let following = store::is_following(&self.db, viewer, user.id).await?;
+        Ok((user.id, profile_of(Some(&user), following)))
+    }
+}

@@ -1,0 +1,190 @@
+//! Caching of anonymous pages: hits, and never stale after a write.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::*;
+
+fn cache_count(metrics: &str, result: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "basalt_cache_lookups_total{{result=\"{result}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn anonymous_pages_are_served_from_the_cache() {
+    let app = blog_app().await;
+    let w = sign_up(&app).await;
+    w.publish(&app, "Cached", &["c"]).await;
+    let first: Value = app.get("/api/articles").await.json().await.expect("json");
+    let before = app.get("/metrics").await.text().await.expect("metrics");
+    let second: Value = app.get("/api/articles").await.json().await.expect("json");
+    let tags1: Value = app.get("/api/tags").await.json().await.expect("json");
+    let tags2: Value = app.get("/api/tags").await.json().await.expect("json");
+    let after = app.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(first, second);
+    assert_eq!(tags1, tags2);
+    assert!(
+        cache_count(&after, "hit") >= cache_count(&before, "hit") + 2.0,
+        "{after}"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_never_sees_a_page_older_than_the_last_write() {
+    let app = blog_app().await;
+    let w = sign_up(&app).await;
+    let fan = sign_up(&app).await;
+    let list = || async {
+        app.get("/api/articles")
+            .await
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+
+    let slug = w.publish(&app, "First", &["one"]).await["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned();
+    assert_eq!(list().await["articlesCount"], 1);
+    assert_eq!(list().await["articlesCount"], 1);
+
+    // New article.
+    w.publish(&app, "Second", &["two"]).await;
+    assert_eq!(list().await["articlesCount"], 2);
+    let tags: Value = app.get("/api/tags").await.json().await.expect("json");
+    assert_eq!(tags["tags"], json!(["one", "two"]));
+
+    // Favourite count.
+    fan.req(
+        &app,
+        Method::POST,
+        &format!("/api/articles/{slug}/favorite"),
+    )
+    .send()
+    .await
+    .expect("answered");
+    let page = list().await;
+    let first = page["articles"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|a| a["slug"] == slug.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(first["favoritesCount"], 1);
+    assert_eq!(
+        first["favorited"], false,
+        "anonymous readers see no personal flags"
+    );
+
+    // Edit.
+    w.req(&app, Method::PUT, &format!("/api/articles/{slug}"))
+        .json(&json!({ "article": { "description": "edited" } }))
+        .send()
+        .await
+        .expect("answered");
+    assert!(
+        list().await["articles"]
+            .as_array()
+            .expect("a")
+            .iter()
+            .any(|a| a["description"] == "edited")
+    );
+
+    // The author's profile, changed in the identity module.
+    w.req(&app, Method::PUT, "/api/user")
+        .json(&json!({ "user": { "bio": "new bio" } }))
+        .send()
+        .await
+        .expect("answered");
+    assert!(
+        list().await["articles"]
+            .as_array()
+            .expect("a")
+            .iter()
+            .all(|a| a["author"]["bio"] == "new bio")
+    );
+
+    // Delete.
+    let r = w
+        .req(&app, Method::DELETE, &format!("/api/articles/{slug}"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(list().await["articlesCount"], 1);
+}
+
+#[tokio::test]
+async fn personal_flags_are_right_for_every_viewer() {
+    let app = blog_app().await;
+    let author = sign_up(&app).await;
+    let fan = sign_up(&app).await;
+    let follower = sign_up(&app).await;
+    let slug = author.publish(&app, "Flags", &[]).await["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned();
+    fan.req(
+        &app,
+        Method::POST,
+        &format!("/api/articles/{slug}/favorite"),
+    )
+    .send()
+    .await
+    .expect("answered");
+    follower
+        .req(
+            &app,
+            Method::POST,
+            &format!("/api/profiles/{}/follow", author.username),
+        )
+        .send()
+        .await
+        .expect("answered");
+    let _ = app.get("/api/articles").await; // warm the anonymous cache
+    let seen_by = |w: &Writer| w.req(&app, Method::GET, "/api/articles").send();
+    let by_fan: Value = seen_by(&fan)
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let by_follower: Value = seen_by(&follower)
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let anon: Value = app.get("/api/articles").await.json().await.expect("json");
+    assert_eq!(
+        (
+            by_fan["articles"][0]["favorited"].clone(),
+            by_fan["articles"][0]["author"]["following"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        (
+            by_follower["articles"][0]["favorited"].clone(),
+            by_follower["articles"][0]["author"]["following"].clone()
+        ),
+        (json!(false), json!(true))
+    );
+    assert_eq!(
+        (
+            anon["articles"][0]["favorited"].clone(),
+            anon["articles"][0]["author"]["following"].clone()
+        ),
+        (json!(false), json!(false))
+    );
+}
