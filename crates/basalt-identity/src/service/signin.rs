@@ -38,7 +38,34 @@ impl IdentityService {
     /// Checks email and password, applying per-IP and per-account rate
     /// limits and the lockout. Every failure looks the same from outside:
     /// same status, same message, and a password hash computed either way.
+    ///
+    /// The check runs on its own task, to completion, even if the caller
+    /// goes away: the attempt is counted *before* the password is checked,
+    /// so an abandoned check (a client that disconnected mid-hash) must
+    /// still clear the count on success, or impatient clients would lock
+    /// out users who never typed a wrong password.
     pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let (service, email, password, ctx) = (
+            self.clone(),
+            email.to_owned(),
+            password.to_owned(),
+            ctx.clone(),
+        );
+        tokio::spawn(async move {
+            service
+                .check_password_to_completion(&email, &password, &ctx)
+                .await
+        })
+        .await
+        .map_err(|e| IdentityError::Internal(anyhow::anyhow!("sign-in check failed: {e}")))?
+    }
+
+    async fn check_password_to_completion(
         &self,
         email: &str,
         password: &str,
@@ -89,9 +116,12 @@ impl IdentityService {
         // Each lockout allows one more try once it expires; before the first,
         // `lockout_threshold` tries.
         let budget = i64::from(self.inner.config.lockout_threshold) + attempt.lock_level;
+        // Over budget: other attempts hold the budget and are being checked
+        // right now; the one whose count equals the budget always settles
+        // the count (success clears it, failure locks). This one is refused
+        // unchecked, and does not lock: it proves nothing about the password.
         if attempt.failures > budget {
             self.inner.passwords.verify_dummy(password).await;
-            self.lock(&user, attempt.lock_level, ctx).await?;
             audit::record(
                 &self.inner.db,
                 AuditEvent::SignInFailed,
@@ -147,7 +177,10 @@ impl IdentityService {
             .saturating_mul(factor)
             .min(cfg.lockout_max_secs);
         let until = Utc::now() + IdentityConfig::secs(secs);
-        if users::lock(&self.inner.db, user.id, level, until).await? {
+        // After this lock the budget is threshold + level + 1; leave the
+        // count one below it, so one more try is checked when the lock ends.
+        let failures_after = i64::from(cfg.lockout_threshold) + level;
+        if users::lock(&self.inner.db, user.id, level, until, failures_after).await? {
             audit::record(
                 &self.inner.db,
                 AuditEvent::AccountLocked,

@@ -332,18 +332,25 @@ pub async fn reserve_attempt(
 }
 
 /// Locks the account until `until`, once per lock level (concurrent
-/// failures at the same level lock it once).
+/// failures at the same level lock it once). The failure count is set to
+/// `failures_after`: one below the next budget, so that when the lock ends
+/// exactly one more attempt is checked, whatever racing requests counted.
 pub async fn lock(
     db: &Db,
     id: Uuid,
     seen_level: i64,
     until: DateTime<Utc>,
+    failures_after: i64,
 ) -> Result<bool, sqlx::Error> {
     let changed = with_conn!(db, |conn| {
-        sqlx::query("UPDATE identity_users SET locked_until = $3, lock_level = lock_level + 1 WHERE id = $1 AND lock_level = $2")
+        sqlx::query(
+            "UPDATE identity_users SET locked_until = $3, lock_level = lock_level + 1, failed_logins = $4 \
+             WHERE id = $1 AND lock_level = $2",
+        )
             .bind(id)
             .bind(seen_level)
             .bind(until)
+            .bind(failures_after)
             .execute(conn)
             .await
             .map(|r| r.rows_affected())
