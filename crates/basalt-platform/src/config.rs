@@ -597,10 +597,12 @@ impl RawConfig {
             config.smtp_url = Some(SmtpUrl(SecretString::from(url.trim().to_owned())));
         }
         if let Some(from) = self.mail_from {
-            if !from.contains('@') {
+            // Parsed as the mailer will parse it, so a bad sender is a
+            // configuration error now, not a failure at start-up.
+            if from.parse::<lettre::message::Mailbox>().is_err() {
                 return Err(ConfigError::new(
                     "BASALT_MAIL_FROM",
-                    "must be an address like `Basalt <no-reply@example.com>`",
+                    format!("`{from}` is not an address like `Basalt <no-reply@example.com>`"),
                 ));
             }
             config.mail_from = from;
@@ -893,6 +895,14 @@ mod tests {
             ),
             (&[("BASALT_LISTN", "127.0.0.1:1")], "BASALT_LISTN"),
             (&[("BASALT_PUBLIC_URL", "ftp://x")], "BASALT_PUBLIC_URL"),
+            (
+                &[("BASALT_MAIL_FROM", "Basalt <no-reply@>")],
+                "BASALT_MAIL_FROM",
+            ),
+            (
+                &[("BASALT_SMTP_URL", "http://mail.example")],
+                "BASALT_SMTP_URL",
+            ),
         ];
         for (env, key) in cases {
             let err = load(env).expect_err("must be rejected");

@@ -384,7 +384,10 @@ async fn failures_look_the_same_for_unknown_accounts() {
 }
 
 /// Unknown accounts cost a hash too, so timing does not tell them apart.
-/// Real (OWASP) parameters make the hash dominate; medians absorb noise.
+/// Real (OWASP) parameters make the hash dominate. The fastest of several
+/// tries estimates the work each path does (other tests running in parallel
+/// only ever add time); without the dummy hash, unknown accounts would be
+/// answered about ten times faster.
 #[tokio::test]
 async fn failures_take_as_long_for_unknown_accounts() {
     let app = basalt_testkit::TestApp::builder()
@@ -399,7 +402,7 @@ async fn failures_take_as_long_for_unknown_accounts() {
     let email = registered(&app).await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..7 {
+    for i in 0..9 {
         let started = Instant::now();
         attempt(&app, &email, &format!("wrong {i} wrong")).await;
         known.push(started.elapsed());
@@ -407,14 +410,12 @@ async fn failures_take_as_long_for_unknown_accounts() {
         attempt(&app, &format!("ghost{i}@example.com"), "wrong wrong").await;
         unknown.push(started.elapsed());
     }
-    known.sort();
-    unknown.sort();
-    let ratio = unknown[3].as_secs_f64() / known[3].as_secs_f64();
+    let fastest = |samples: &[Duration]| samples.iter().min().copied().unwrap_or_default();
+    let (known, unknown) = (fastest(&known), fastest(&unknown));
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
-        (0.5..2.0).contains(&ratio),
-        "median unknown {:?} vs known {:?}",
-        unknown[3],
-        known[3]
+        (0.4..2.5).contains(&ratio),
+        "fastest unknown-account failure {unknown:?} vs known-account failure {known:?}"
     );
 }
 
