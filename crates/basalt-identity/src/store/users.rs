@@ -136,8 +136,10 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>
     })
 }
 
-/// Changes the profile fields; `None` leaves a field as it is. A changed
-/// email is unverified again.
+/// Changes the profile fields; `None` leaves a field as it is (for `bio`
+/// and `image`, `Some(None)` clears it). A changed email is unverified
+/// again. One statement: every right-hand side sees the row as it was, so
+/// the verification is kept only when the address really stays the same.
 pub async fn update_profile(
     db: &Db,
     id: Uuid,
@@ -147,58 +149,36 @@ pub async fn update_profile(
     image: Option<Option<&str>>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    if let Some(email) = email {
-        with_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "UPDATE identity_users SET email = $2, email_normalized = $3, \
-                 email_verified_at = CASE WHEN email_normalized = $3 THEN email_verified_at ELSE NULL END, \
-                 updated_at = $4 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(email)
-            .bind(crate::model::normalize(email))
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-    }
-    if let Some(username) = username {
-        with_tx!(&mut tx, |conn| {
-            sqlx::query("UPDATE identity_users SET username = $2, username_normalized = $3, updated_at = $4 WHERE id = $1")
-                .bind(id)
-                .bind(username)
-                .bind(crate::model::normalize(username))
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-    }
-    if let Some(bio) = bio {
-        with_tx!(&mut tx, |conn| {
-            sqlx::query("UPDATE identity_users SET bio = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(bio)
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-    }
-    if let Some(image) = image {
-        with_tx!(&mut tx, |conn| {
-            sqlx::query("UPDATE identity_users SET image = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(image)
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-    }
-    tx.commit().await
+    let email_normalized = email.map(crate::model::normalize);
+    let username_normalized = username.map(crate::model::normalize);
+    with_conn!(db, |conn| {
+        sqlx::query(
+            "UPDATE identity_users SET \
+             email = COALESCE($2, email), \
+             email_verified_at = CASE WHEN $3 IS NULL OR email_normalized = $3 THEN email_verified_at ELSE NULL END, \
+             email_normalized = COALESCE($3, email_normalized), \
+             username = COALESCE($4, username), \
+             username_normalized = COALESCE($5, username_normalized), \
+             bio = CASE WHEN $6 THEN $7 ELSE bio END, \
+             image = CASE WHEN $8 THEN $9 ELSE image END, \
+             updated_at = $10 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(&email_normalized)
+        .bind(username)
+        .bind(&username_normalized)
+        .bind(bio.is_some())
+        .bind(bio.flatten())
+        .bind(image.is_some())
+        .bind(image.flatten())
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
 }
 
 /// Replaces the password hash.
