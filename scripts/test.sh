@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian/Ubuntu machine with Rust installed:
-#   1. installs what the tests need when it is missing (PostgreSQL and the
-#      aiosmtpd SMTP sink, via apt);
-#   2. starts a throw-away PostgreSQL cluster on loopback in a temp folder;
+#   1. installs what the tests need when it is missing (PostgreSQL, Redis,
+#      RabbitMQ and the aiosmtpd SMTP sink, via apt);
+#   2. starts a throw-away PostgreSQL cluster, Redis and RabbitMQ on loopback;
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and every test twice:
-#      on SQLite, then on PostgreSQL;
+#      on the embedded stack (SQLite, in-process cache, rate limits and event
+#      bus), then on the distributed one (PostgreSQL, Redis, RabbitMQ);
 #   4. runs the official RealWorld API collection (newman) against the real
-#      binary, on SQLite and on PostgreSQL;
-#   4. stops and removes the cluster, whatever happened.
+#      binary, on both stacks;
+#   5. stops and removes the servers, whatever happened.
 # Usage: bash scripts/test.sh   (CI: .ci/run calls exactly this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/rabbitmq.sh
+source scripts/lib/rabbitmq.sh
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -63,11 +66,20 @@ else
     PG_AS=()
 fi
 
-stop_postgres() {
+REDIS_DIR=$(mktemp -d /tmp/basalt-redis.XXXXXX)
+RABBITMQ_DIR=$(mktemp -d /tmp/basalt-rabbitmq.XXXXXX)
+EPMD_WAS_RUNNING=$(pgrep -x epmd >/dev/null && echo yes || echo no)
+stop_servers() {
+    rabbitmq_stop "$RABBITMQ_DIR"
+    rm -rf "$RABBITMQ_DIR"
+    # The Erlang port mapper the broker started, unless it was there before.
+    [ "$EPMD_WAS_RUNNING" = yes ] || pkill -x epmd 2>/dev/null || true
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
+    [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    rm -rf "$REDIS_DIR"
 }
-trap stop_postgres EXIT
+trap stop_servers EXIT
 
 log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
@@ -76,6 +88,31 @@ log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 1
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
     start >/dev/null || { cat "$PG_DIR/server.log"; exit 1; }
 export PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+# --- Redis (the Redis tests also start private servers of their own) ---------
+if ! command -v redis-server >/dev/null 2>&1; then
+    log "installing Redis"
+    apt_install redis-server
+fi
+REDIS_PORT=$(free_port 56379)
+log "starting Redis $(redis-server --version | awk '{print $3}' | tr -d v=) on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR"
+for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+
+# --- RabbitMQ ------------------------------------------------------------------
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    log "installing RabbitMQ"
+    apt_install rabbitmq-server
+fi
+RABBITMQ_PORT=$(free_port 55672)
+log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
+rabbitmq_start "$RABBITMQ_DIR" "$RABBITMQ_PORT" "$(free_port 45672)"
+export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/%2f"
 
 # --- SMTP sink for the mail tests (started by basalt-testkit's smtp.rs) -------
 if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
@@ -93,8 +130,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests on SQLite"
 cargo test --workspace --locked
 
-log "tests on PostgreSQL"
-TEST_POSTGRES_URL="$PG_URL" cargo test --workspace --locked
+log "tests on PostgreSQL, Redis and RabbitMQ"
+TEST_POSTGRES_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL" TEST_AMQP_URL="$AMQP_URL" \
+    cargo test --workspace --locked
 # Proof that the PostgreSQL pass really ran against PostgreSQL.
 created=$("$PG_BIN/psql" "$PG_URL" -Atc "SELECT count(*) FROM pg_database WHERE datname LIKE 'basalt_test_%'")
 if [ "$created" -lt 10 ]; then
@@ -102,6 +140,22 @@ if [ "$created" -lt 10 ]; then
     exit 1
 fi
 echo "PostgreSQL pass used $created fresh databases"
+# ...and through Redis: each app of that pass has a key prefix of its own.
+prefixes=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'test-*' | cut -d: -f1 | sort -u | wc -l)
+if [ "$prefixes" -lt 10 ]; then
+    echo "expected the PostgreSQL pass to use Redis, found keys of $prefixes apps" >&2
+    exit 1
+fi
+echo "... and Redis, with keys of $prefixes apps"
+# ...and RabbitMQ: each app declares its own consumer queues.
+RABBITMQ_AS=(); [ "$(id -u)" -ne 0 ] || RABBITMQ_AS=(runuser -u rabbitmq --)
+queues=$("${RABBITMQ_AS[@]}" env HOME="$RABBITMQ_DIR" /usr/lib/rabbitmq/bin/rabbitmqctl \
+    -n "basalt-$(basename "$RABBITMQ_DIR")@localhost" list_queues -q name 2>/dev/null | grep -c '^test-' || true)
+if [ "$queues" -lt 10 ]; then
+    echo "expected the PostgreSQL pass to use RabbitMQ, found queues of $queues apps" >&2
+    exit 1
+fi
+echo "... and RabbitMQ, with the queues of $queues apps"
 
 # --- RealWorld conformance: the official Postman collection, via newman ------
 COLLECTION="$(cd .. && pwd)/shared/realworld/Conduit.postman_collection.json"
@@ -123,12 +177,12 @@ BASALT_BIN="${CARGO_TARGET_DIR:-target}/debug/basalt"
 
 # Runs the collection against a fresh server on the given database URL.
 run_realworld() {
-    local name=$1 database_url=$2 port dir pid stamp status=0
+    local name=$1 database_url=$2 redis_url=${3:-} amqp_url=${4:-} port dir pid stamp status=0
     port=$(free_port 18000)
     dir=$(mktemp -d /tmp/basalt-realworld.XXXXXX)
     [ -n "$database_url" ] || database_url="sqlite://$dir/basalt.db"
-    BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \
-        BASALT_LOG_LEVEL=warn "$BASALT_BIN" serve >"$dir/server.log" 2>&1 &
+    env BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \
+        ${redis_url:+"BASALT_REDIS_URL=$redis_url"} ${amqp_url:+"BASALT_AMQP_URL=$amqp_url"} BASALT_LOG_LEVEL=warn "$BASALT_BIN" serve >"$dir/server.log" 2>&1 &
     pid=$!
     # Ready once it accepts connections (migrations run before it listens).
     for _ in $(seq 1 150); do
@@ -152,6 +206,6 @@ run_realworld() {
 RW_DB="basalt_realworld_$$"
 "$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $RW_DB" >/dev/null
 run_realworld SQLite ""
-run_realworld PostgreSQL "postgres://postgres@127.0.0.1:$PG_PORT/$RW_DB"
+run_realworld "PostgreSQL, Redis and RabbitMQ" "postgres://postgres@127.0.0.1:$PG_PORT/$RW_DB" "$REDIS_URL" "$AMQP_URL"
 
-log "all checks passed on SQLite and PostgreSQL"
+log "all checks passed on both stacks: SQLite embedded, and PostgreSQL with Redis and RabbitMQ"

@@ -8,6 +8,7 @@
 //! tags, favourites, follows and comments, and refer to accounts by id only.
 
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod feeds;
 pub mod model;
@@ -58,12 +59,27 @@ impl Module for BlogModule {
             // in the identity module invalidates them before it is reported.
             let cache = platform.cache.clone();
             identity.on_user_changed(std::sync::Arc::new(move |_| {
-                cache.invalidate(service::CACHE_NAMESPACE)
+                let cache = cache.clone();
+                Box::pin(async move { cache.invalidate(service::CACHE_NAMESPACE).await })
             }));
+            platform.events.subscribe(
+                events::NOTIFY_FOLLOWERS,
+                &[events::ARTICLE_PUBLISHED],
+                events::NotifyFollowers {
+                    identity: identity.clone(),
+                    jobs: platform.jobs.clone(),
+                    public_url: platform
+                        .config
+                        .public_url
+                        .as_ref()
+                        .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+                },
+            );
             Ok(routes::router(Blog {
                 db: platform.db.clone(),
                 identity,
                 cache: platform.cache.clone(),
+                events: platform.events.waker(),
             }))
         })
     }

@@ -1,6 +1,7 @@
 //! Turns stored rows into RealWorld documents, fetching authors from the
 //! identity module in one call per page.
 
+use basalt_platform::events::EventWaker;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct Blog {
     pub identity: IdentityService,
     /// Cache for anonymous pages and tags.
     pub cache: Arc<dyn Cache>,
+    /// Wakes the event relay after commits (the store records the events).
+    pub events: EventWaker,
 }
 
 impl std::fmt::Debug for Blog {
@@ -64,22 +67,22 @@ impl Blog {
         T: serde::Serialize,
         F: std::future::Future<Output = Result<T, BlogError>>,
     {
-        let key = format!(
-            "{CACHE_NAMESPACE}:{}:{key}",
-            self.cache.generation(CACHE_NAMESPACE)
-        );
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(hit);
-        }
-        let bytes =
-            serde_json::to_vec(&compute.await?).map_err(|e| BlogError::Internal(e.into()))?;
-        self.cache.put(&key, bytes.clone(), CACHE_TTL);
-        Ok(bytes)
+        basalt_platform::cache::cached(&*self.cache, CACHE_NAMESPACE, key, CACHE_TTL, async {
+            serde_json::to_vec(&compute.await?).map_err(|e| BlogError::Internal(e.into()))
+        })
+        .await
     }
 
-    /// Makes every cached page stale; called after each write that shows in them.
-    pub fn invalidate(&self) {
-        self.cache.invalidate(CACHE_NAMESPACE);
+    /// Makes every cached page stale, on every node; called after each
+    /// committed write that shows in them.
+    pub async fn invalidate(&self) {
+        // On its own task, so that a client hanging up right after the
+        // commit cannot cancel it and leave stale pages behind.
+        let cache = std::sync::Arc::clone(&self.cache);
+        let invalidation = tokio::spawn(async move { cache.invalidate(CACHE_NAMESPACE).await });
+        if let Err(error) = invalidation.await {
+            tracing::error!(%error, "cache invalidation task failed");
+        }
     }
 
     /// Articles with their authors; `full` adds the body and its HTML.

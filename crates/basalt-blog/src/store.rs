@@ -1,6 +1,7 @@
 //! The blog's SQL, each query written once for SQLite and PostgreSQL.
 
 use basalt_platform::db::{Db, Tx, unique_violation};
+use basalt_platform::events::{Event, record_in};
 use basalt_platform::{with_conn, with_tx};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -224,8 +225,8 @@ pub enum InsertError {
     Database(sqlx::Error),
 }
 
-/// Inserts an article and its tags in one transaction.
-pub async fn insert(db: &Db, a: &NewArticle) -> Result<(), InsertError> {
+/// Inserts an article and its tags, and records `event`, in one transaction.
+pub async fn insert(db: &Db, a: &NewArticle, event: &Event) -> Result<(), InsertError> {
     let result: Result<(), sqlx::Error> = async {
         let mut tx = db.begin().await?;
         with_tx!(&mut tx, |conn| {
@@ -255,6 +256,7 @@ pub async fn insert(db: &Db, a: &NewArticle) -> Result<(), InsertError> {
                     .map(|r| r.rows_affected())
             })?;
         }
+        record_in(&mut tx, event).await?;
         tx.commit().await
     }
     .await;
@@ -267,7 +269,9 @@ pub async fn insert(db: &Db, a: &NewArticle) -> Result<(), InsertError> {
     }
 }
 
-/// Updates title, description, body and (when given) the slug.
+/// Updates title, description, body and (when given) the slug, and records
+/// `event`, in one transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     db: &Db,
     id: Uuid,
@@ -276,19 +280,26 @@ pub async fn update(
     description: &str,
     body: &str,
     now: DateTime<Utc>,
+    event: &Event,
 ) -> Result<(), InsertError> {
-    let result = with_conn!(db, |conn| {
-        sqlx::query("UPDATE blog_articles SET slug = $2, title = $3, description = $4, body = $5, updated_at = $6 WHERE id = $1")
-            .bind(id)
-            .bind(slug)
-            .bind(title)
-            .bind(description)
-            .bind(body)
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    });
+    let result: Result<(), sqlx::Error> = async {
+        let mut tx = db.begin().await?;
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE blog_articles SET slug = $2, title = $3, description = $4, body = $5, updated_at = $6 WHERE id = $1")
+                .bind(id)
+                .bind(slug)
+                .bind(title)
+                .bind(description)
+                .bind(body)
+                .bind(now)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        record_in(&mut tx, event).await?;
+        tx.commit().await
+    }
+    .await;
     match result {
         Ok(_) => Ok(()),
         Err(e) if unique_violation(&e).is_some_and(|c| c.contains("slug")) => {
@@ -298,16 +309,19 @@ pub async fn update(
     }
 }
 
-/// Deletes an article (tags, favourites and comments cascade).
-pub async fn delete(db: &Db, id: Uuid) -> Result<(), sqlx::Error> {
-    with_conn!(db, |conn| {
+/// Deletes an article (tags, favourites and comments cascade) and records
+/// `event`, in one transaction.
+pub async fn delete(db: &Db, id: Uuid, event: &Event) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    with_tx!(&mut tx, |conn| {
         sqlx::query("DELETE FROM blog_articles WHERE id = $1")
             .bind(id)
             .execute(conn)
             .await
             .map(|r| r.rows_affected())
     })?;
-    Ok(())
+    record_in(&mut tx, event).await?;
+    tx.commit().await
 }
 
 /// Favourites an article; idempotent. The count moves only when the row
@@ -367,14 +381,17 @@ async fn adjust_count(tx: &mut Tx, article: Uuid, by: i32) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// Follows; idempotent.
+/// Follows; idempotent. `event` is recorded, in the same transaction, only
+/// when this call really started the follow.
 pub async fn follow(
     db: &Db,
     follower: Uuid,
     followee: Uuid,
     now: DateTime<Utc>,
+    event: &Event,
 ) -> Result<(), sqlx::Error> {
-    with_conn!(db, |conn| {
+    let mut tx = db.begin().await?;
+    let inserted = with_tx!(&mut tx, |conn| {
         sqlx::query(
             "INSERT INTO blog_follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (follower_id, followee_id) DO NOTHING",
@@ -386,7 +403,10 @@ pub async fn follow(
         .await
         .map(|r| r.rows_affected())
     })?;
-    Ok(())
+    if inserted == 1 {
+        record_in(&mut tx, event).await?;
+    }
+    tx.commit().await
 }
 
 /// Unfollows; idempotent.
@@ -468,15 +488,18 @@ pub async fn comments(
     })
 }
 
-/// Adds a comment; returns its id.
+/// Adds a comment and records the event `event_for` makes of its id, in one
+/// transaction; returns the id.
 pub async fn add_comment(
     db: &Db,
     article: Uuid,
     author: Uuid,
     body: &str,
     now: DateTime<Utc>,
+    event_for: impl FnOnce(i64) -> Event,
 ) -> Result<i64, sqlx::Error> {
-    with_conn!(db, |conn| {
+    let mut tx = db.begin().await?;
+    let id: i64 = with_tx!(&mut tx, |conn| {
         sqlx::query_scalar(
             "INSERT INTO blog_comments (article_id, author_id, body, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
@@ -487,7 +510,10 @@ pub async fn add_comment(
         .bind(now)
         .fetch_one(conn)
         .await
-    })
+    })?;
+    record_in(&mut tx, &event_for(id)).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// A comment's author, if the comment exists on that article.

@@ -12,11 +12,10 @@
 //! An `Authorization` header that is present but invalid is a 401; it never
 //! falls back to the cookie.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use basalt_platform::http::client_addr::ClientAddr;
 use uuid::Uuid;
 
 use crate::crypto::constant_time_eq;
@@ -121,10 +120,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(RequestContext {
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip().to_string()),
+            // The real client behind trusted proxies (see `ClientAddr`): what
+            // rate limits, lockout and the audit log key on.
+            ip: ClientAddr::of(&parts.extensions).map(|c| c.ip.to_string()),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -263,7 +261,9 @@ fn own_origin(service: &IdentityService, parts: &Parts) -> Option<String> {
         Some(host) => host.to_owned(),
         None => parts.uri.authority()?.as_str().to_owned(),
     };
-    let scheme = if service.web().https { "https" } else { "http" };
+    // Behind a trusted TLS-terminating proxy, the scheme the client used.
+    let https = service.web().https || ClientAddr::of(&parts.extensions).is_some_and(|c| c.https);
+    let scheme = if https { "https" } else { "http" };
     Some(format!("{scheme}://{host}"))
 }
 

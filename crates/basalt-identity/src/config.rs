@@ -39,6 +39,20 @@ pub struct IdentityConfig {
     pub signing_keys_refresh_secs: u64,
     /// Rate limits (`[identity.rate_limits]`).
     pub rate_limits: RateLimits,
+    /// Where browser sessions live: `database` (durable; the default) or
+    /// `redis` (needs `BASALT_REDIS_URL`; see `store::redis_sessions`).
+    pub session_store: SessionStoreKind,
+}
+
+/// The session store adapters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStoreKind {
+    /// The `identity_sessions` table.
+    #[default]
+    Database,
+    /// Redis.
+    Redis,
 }
 
 impl Default for IdentityConfig {
@@ -57,6 +71,7 @@ impl Default for IdentityConfig {
             lockout_max_secs: 3600,
             signing_keys_refresh_secs: 60,
             rate_limits: RateLimits::default(),
+            session_store: SessionStoreKind::default(),
         }
     }
 }

@@ -33,8 +33,10 @@ use futures_util::future::BoxFuture;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::IdentityConfig;
+use crate::config::SessionStoreKind;
 use crate::passwords::Passwords;
 use crate::service::{IdentityService, Parts, WebSettings};
+use crate::store::redis_sessions::RedisSessionStore;
 use crate::store::sessions::DbSessionStore;
 use crate::tokens::jwt::TokenIssuer;
 use crate::tokens::keys::SigningKeys;
@@ -127,12 +129,21 @@ pub async fn build_service(platform: &Platform) -> anyhow::Result<IdentityServic
     };
     Ok(IdentityService::new(Parts {
         db: platform.db.clone(),
-        sessions: Arc::new(DbSessionStore::new(platform.db.clone())),
+        sessions: match (config.session_store, &platform.redis) {
+            (SessionStoreKind::Database, _) => Arc::new(DbSessionStore::new(platform.db.clone())),
+            (SessionStoreKind::Redis, Some(redis)) => {
+                Arc::new(RedisSessionStore::new(redis.clone()))
+            }
+            (SessionStoreKind::Redis, None) => anyhow::bail!(
+                "BASALT_IDENTITY__SESSION_STORE is redis, but BASALT_REDIS_URL is not set"
+            ),
+        },
         config,
         passwords,
         keys,
         issuer,
         jobs: platform.jobs.clone(),
+        events: platform.events.waker(),
         rate_limiter: platform.rate_limiter.clone(),
         web,
     }))

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use axum::Router;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
+use crate::cache::{Cache, InProcessCache, RedisCache};
 use crate::config::Config;
 use crate::db::{Db, MigrationReport, Migrations, apply_migrations};
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
 use crate::module::{Module, Platform};
-use crate::ratelimit::InProcessRateLimiter;
+use crate::ratelimit::{InProcessRateLimiter, RateLimiter, RedisRateLimiter};
+use crate::redis::Redis;
 use crate::services::Services;
 
 /// A built application: its shared services, router and API document.
@@ -55,11 +57,68 @@ impl App {
         let cache_lookups = prometheus_client::metrics::family::Family::default();
         metrics.registry_mut().register(
             "cache_lookups",
-            "Cache lookups by result",
+            "Cache lookups by result and, for hits, the layer that answered",
             cache_lookups.clone(),
         );
-        let metrics = Arc::new(metrics);
+        let (cache, rate_limiter, redis) = match &config.redis_url {
+            None => (
+                Arc::new(InProcessCache::new(10_000, cache_lookups)) as Arc<dyn Cache>,
+                Arc::new(InProcessRateLimiter::new()) as Arc<dyn RateLimiter>,
+                None,
+            ),
+            Some(url) => {
+                let redis_up = prometheus_client::metrics::gauge::Gauge::default();
+                metrics.registry_mut().register(
+                    "redis_up",
+                    "Whether the last Redis command succeeded (1) or failed (0)",
+                    redis_up.clone(),
+                );
+                let redis = Redis::connect_lazily(url, &config.redis.key_prefix, redis_up)?;
+                if !redis.ping(std::time::Duration::from_secs(2)).await {
+                    tracing::warn!("Redis does not answer yet; starting degraded");
+                }
+                (
+                    Arc::new(RedisCache::new(
+                        redis.clone(),
+                        config.redis.local_cache_entries,
+                        cache_lookups,
+                    )) as Arc<dyn Cache>,
+                    Arc::new(RedisRateLimiter::new(
+                        redis.clone(),
+                        config.redis.rate_limit_fail_mode,
+                    )) as Arc<dyn RateLimiter>,
+                    Some(redis),
+                )
+            }
+        };
+        let event_metrics = crate::events::EventMetrics::default();
+        {
+            let registry = metrics.registry_mut();
+            registry.register(
+                "outbox_pending",
+                "Domain events recorded and not yet published",
+                event_metrics.outbox_pending.clone(),
+            );
+            registry.register(
+                "outbox_lag_seconds",
+                "Age of the oldest unpublished domain event",
+                event_metrics.outbox_lag_seconds.clone(),
+            );
+            registry.register(
+                "broker_up",
+                "Whether the event broker answers (1) or not (0); 1 for the in-process bus",
+                event_metrics.broker_up.clone(),
+            );
+        }
         let jobs = JobQueue::new(db.clone(), config.jobs.clone());
+        jobs.register_metrics(metrics.registry_mut());
+        let metrics = Arc::new(metrics);
+        let events = crate::events::Events::new(
+            db.clone(),
+            config.events.clone(),
+            config.amqp_url.clone(),
+            event_metrics,
+        );
         let mailer = crate::mail::mailer_for(&config)?;
         crate::mail::register_send_email(&jobs, mailer.clone());
         let platform = Platform {
@@ -68,8 +127,10 @@ impl App {
             metrics,
             jobs,
             mailer,
-            rate_limiter: Arc::new(InProcessRateLimiter::new()),
-            cache: Arc::new(crate::cache::InProcessCache::new(10_000, cache_lookups)),
+            rate_limiter,
+            cache,
+            redis,
+            events,
             services: Services::default(),
         };
         let (router, openapi) = crate::http::build_router(&platform, &modules).await?;
@@ -98,8 +159,15 @@ pub const PLATFORM_MIGRATIONS: Migrations = Migrations {
     files: crate::jobs::MIGRATIONS,
 };
 
+/// The platform's event outbox and inbox.
+pub const EVENTS_MIGRATIONS: Migrations = Migrations {
+    module: "platform",
+    files: crate::events::MIGRATIONS,
+};
+
 fn migrations_of(modules: &[Box<dyn Module>]) -> Vec<Migrations> {
-    std::iter::once(PLATFORM_MIGRATIONS)
+    [PLATFORM_MIGRATIONS, EVENTS_MIGRATIONS]
+        .into_iter()
         .chain(modules.iter().map(|m| Migrations {
             module: m.name(),
             files: m.migrations(),

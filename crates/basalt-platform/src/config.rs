@@ -24,12 +24,21 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
+use crate::http::client_addr::TrustedProxies;
+use crate::role::Role;
+
 /// Prefix of every environment variable Basalt reads.
 pub const ENV_PREFIX: &str = "BASALT_";
 
 /// Keys whose values are secrets: redacted when printed, and accepted from a
 /// file through `BASALT_<KEY>_FILE`.
-pub const SECRET_KEYS: &[&str] = &["database_url", "metrics_token", "smtp_url"];
+pub const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "metrics_token",
+    "smtp_url",
+    "redis_url",
+    "amqp_url",
+];
 
 /// The complete, validated configuration of a Basalt process.
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +59,11 @@ pub struct Config {
     /// Origins allowed to make cross-origin requests; empty allows none.
     #[serde(serialize_with = "serialize_origins")]
     pub cors_origins: Vec<HeaderValue>,
+    /// Reverse proxies whose `X-Forwarded-For`/`-Proto` (or `Forwarded`)
+    /// headers are believed; empty: the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// What this node does: API, background workers, or both.
+    pub role: Role,
     /// TLS certificate chain and private key (PEM); both or neither.
     pub tls: Option<TlsFiles>,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
@@ -66,6 +80,17 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Background job workers.
     pub jobs: JobsConfig,
+    /// Redis (`redis://host:port/db`, `rediss://…` for TLS): when set, the
+    /// cache and rate limits are shared by every node through it; unset,
+    /// they live in this process.
+    pub redis_url: Option<RedisUrl>,
+    /// How the Redis adapters behave.
+    pub redis: RedisConfig,
+    /// RabbitMQ (`amqp://user:pass@host:port/vhost`): when set, domain events
+    /// travel from the outbox through it; unset, they are relayed in-process.
+    pub amqp_url: Option<AmqpUrl>,
+    /// Domain events: the outbox relay.
+    pub events: EventsConfig,
     /// The merged layers, from which modules read their own sections
     /// (`[identity]`, `BASALT_IDENTITY__*`) with [`Config::section`].
     #[serde(skip)]
@@ -134,7 +159,12 @@ impl Default for DatabaseConfig {
 pub struct JobsConfig {
     /// Concurrent workers in this process (0 runs none: an API-only node).
     pub workers: u32,
-    /// How often an idle worker looks for due jobs.
+    /// The longest an idle worker sleeps before looking for due jobs. Only a
+    /// safety net: new jobs wake idle workers at once (LISTEN/NOTIFY on
+    /// PostgreSQL, in-process on SQLite), and idle workers wake by
+    /// themselves when the next scheduled job or expiring lease is due; the
+    /// poll catches wake-ups that were missed (a listener reconnecting, a
+    /// second process on one SQLite file) and other nodes' changes.
     pub poll_interval_ms: u64,
     /// Attempts before a job is moved to the dead-letter state.
     pub max_attempts: u32,
@@ -151,12 +181,95 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             workers: 2,
-            poll_interval_ms: 500,
+            poll_interval_ms: 5000,
             max_attempts: 5,
             backoff_base_secs: 5,
             backoff_max_secs: 3600,
             lease_secs: 300,
         }
+    }
+}
+
+/// The Redis adapters' settings (`[redis]`, `BASALT_REDIS__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// What rate limits do while Redis is unreachable: `local` (each node
+    /// limits on its own), `open` (allow) or `closed` (refuse).
+    pub rate_limit_fail_mode: crate::ratelimit::RateLimitFailMode,
+    /// Entries each node keeps in memory in front of the shared cache.
+    pub local_cache_entries: usize,
+    /// Prefix of every key and channel Basalt uses, so that several
+    /// deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_fail_mode: crate::ratelimit::RateLimitFailMode::default(),
+            local_cache_entries: 10_000,
+            key_prefix: "basalt".into(),
+        }
+    }
+}
+
+/// Domain events (`[events]`, `BASALT_EVENTS__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// How often an idle relay looks for new events (writes through this
+    /// node wake it at once).
+    pub relay_interval_ms: u64,
+    /// Events relayed per batch.
+    pub batch_size: i64,
+    /// Prefix of the RabbitMQ exchange and queues, so that several
+    /// deployments (or test runs) can share one broker.
+    pub amqp_prefix: String,
+    /// How long published events and processed-event records are kept.
+    pub retention_hours: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            relay_interval_ms: 250,
+            batch_size: 100,
+            amqp_prefix: "basalt".into(),
+            retention_hours: 168,
+        }
+    }
+}
+
+/// A RabbitMQ URL; secret because it holds a password.
+#[derive(Clone)]
+pub struct AmqpUrl(pub SecretString);
+
+impl fmt::Debug for AmqpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url_password(self.0.expose_secret()))
+    }
+}
+
+impl Serialize for AmqpUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact_url_password(self.0.expose_secret()))
+    }
+}
+
+/// A Redis URL; secret because it may hold a password.
+#[derive(Clone)]
+pub struct RedisUrl(pub SecretString);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url_password(self.0.expose_secret()))
+    }
+}
+
+impl Serialize for RedisUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact_url_password(self.0.expose_secret()))
     }
 }
 
@@ -333,6 +446,8 @@ const PLATFORM_KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "cors_origins",
+    "trusted_proxies",
+    "role",
     "tls_cert",
     "tls_key",
     "metrics_token",
@@ -341,6 +456,10 @@ const PLATFORM_KEYS: &[&str] = &[
     "http",
     "database",
     "jobs",
+    "redis_url",
+    "redis",
+    "amqp_url",
+    "events",
 ];
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -355,6 +474,9 @@ struct RawConfig {
     log_level: Option<String>,
     #[serde(deserialize_with = "string_or_list")]
     cors_origins: Vec<String>,
+    #[serde(deserialize_with = "string_or_list")]
+    trusted_proxies: Vec<String>,
+    role: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     #[serde(deserialize_with = "scalar_as_string")]
@@ -365,6 +487,12 @@ struct RawConfig {
     http: HttpConfig,
     database: DatabaseConfig,
     jobs: JobsConfig,
+    #[serde(deserialize_with = "scalar_as_string")]
+    redis_url: Option<String>,
+    redis: RedisConfig,
+    #[serde(deserialize_with = "scalar_as_string")]
+    amqp_url: Option<String>,
+    events: EventsConfig,
 }
 
 /// Where configuration is read from; [`ConfigSources::from_process`] is what
@@ -453,6 +581,8 @@ impl Config {
             // sqlx logs every PostgreSQL NOTICE at info; only its warnings matter.
             log_level: "info,sqlx=warn".into(),
             cors_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            role: Role::default(),
             tls: None,
             metrics_token: None,
             smtp_url: None,
@@ -460,6 +590,10 @@ impl Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             jobs: JobsConfig::default(),
+            redis_url: None,
+            redis: RedisConfig::default(),
+            amqp_url: None,
+            events: EventsConfig::default(),
             layers: Figment::new(),
         }
     }
@@ -596,6 +730,36 @@ impl RawConfig {
             }
             config.smtp_url = Some(SmtpUrl(SecretString::from(url.trim().to_owned())));
         }
+        if let Some(url) = self.redis_url {
+            let parsed = Url::parse(url.trim())
+                .map_err(|e| ConfigError::new("BASALT_REDIS_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host().is_none() {
+                return Err(ConfigError::new(
+                    "BASALT_REDIS_URL",
+                    "must be redis://host:port or rediss://host:port (TLS)",
+                ));
+            }
+            config.redis_url = Some(RedisUrl(SecretString::from(url.trim().to_owned())));
+        }
+        config.redis = self.redis;
+        if let Some(url) = self.amqp_url {
+            let parsed = Url::parse(url.trim())
+                .map_err(|e| ConfigError::new("BASALT_AMQP_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "amqp" | "amqps") || parsed.host().is_none() {
+                return Err(ConfigError::new(
+                    "BASALT_AMQP_URL",
+                    "must be amqp://user:password@host:port/vhost",
+                ));
+            }
+            config.amqp_url = Some(AmqpUrl(SecretString::from(url.trim().to_owned())));
+        }
+        if self.events.batch_size < 1 || self.events.relay_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "BASALT_EVENTS",
+                "batch_size and relay_interval_ms must be at least 1",
+            ));
+        }
+        config.events = self.events;
         if let Some(from) = self.mail_from {
             // Parsed as the mailer will parse it, so a bad sender is a
             // configuration error now, not a failure at start-up.
@@ -621,6 +785,19 @@ impl RawConfig {
         }
         config.http = self.http;
         config.database = self.database;
+        config.trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|p| ConfigError::new("BASALT_TRUSTED_PROXIES", p))?;
+        if let Some(role) = self.role {
+            config.role = role
+                .parse()
+                .map_err(|p| ConfigError::new("BASALT_ROLE", p))?;
+        }
+        if config.role == Role::Worker && self.jobs.workers == 0 {
+            return Err(ConfigError::new(
+                "BASALT_JOBS__WORKERS",
+                "must be at least 1 on a node whose role is `worker`",
+            ));
+        }
         config.jobs = self.jobs;
         Ok(config)
     }
@@ -903,6 +1080,19 @@ mod tests {
                 &[("BASALT_SMTP_URL", "http://mail.example")],
                 "BASALT_SMTP_URL",
             ),
+            (
+                &[("BASALT_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/33")],
+                "BASALT_TRUSTED_PROXIES",
+            ),
+            (
+                &[("BASALT_TRUSTED_PROXIES", "proxy.internal")],
+                "BASALT_TRUSTED_PROXIES",
+            ),
+            (&[("BASALT_ROLE", "both")], "BASALT_ROLE"),
+            (
+                &[("BASALT_ROLE", "worker"), ("BASALT_JOBS__WORKERS", "0")],
+                "BASALT_JOBS__WORKERS",
+            ),
         ];
         for (env, key) in cases {
             let err = load(env).expect_err("must be rejected");
@@ -983,6 +1173,54 @@ mod tests {
             .section::<DemoSection>("demo")
             .expect_err("bad");
         assert_eq!(err.key, "BASALT_DEMO__ROUNDS", "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_role_from_environment_or_file() {
+        let c = load(&[]).expect("defaults");
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.role, Role::All);
+
+        let c = load(&[
+            ("BASALT_TRUSTED_PROXIES", "127.0.0.1/32, 10.0.0.0/8,::1"),
+            ("BASALT_ROLE", "api"),
+        ])
+        .expect("loads");
+        assert_eq!(c.role, Role::Api);
+        let ranges: Vec<String> = c
+            .trusted_proxies
+            .ranges()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ranges, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let printed = c.to_redacted_toml();
+        assert!(printed.contains("role = \"api\""), "{printed}");
+        assert!(printed.contains("\"10.0.0.0/8\""), "{printed}");
+
+        let dir = std::env::temp_dir().join(format!("basalt-proxies-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("basalt.toml");
+        std::fs::write(
+            &file,
+            "role = \"worker\"\ntrusted_proxies = [\"192.168.0.0/16\", \"fd00::/8\"]\n",
+        )
+        .expect("write");
+        let c = Config::load(&ConfigSources {
+            file: Some(file.clone()),
+            ..ConfigSources::default()
+        })
+        .expect("loads");
+        assert_eq!(c.role, Role::Worker);
+        assert_eq!(c.trusted_proxies.ranges().len(), 2);
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.1/8\"]\n").expect("write");
+        let err = Config::load(&ConfigSources {
+            file: Some(file),
+            ..ConfigSources::default()
+        })
+        .expect_err("host bits set");
+        assert_eq!(err.key, "BASALT_TRUSTED_PROXIES", "{err}");
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -10,20 +10,25 @@
 //! - [`module`]: the contract a domain module implements, and [`services`],
 //!   through which modules offer services to each other;
 //! - [`cache`], [`jobs`], [`mail`], [`ratelimit`]: caching, durable background
-//!   jobs, outgoing mail and rate limits (ports with an embedded adapter; distributed ones later);
-//! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown.
+//!   jobs, outgoing mail and rate limits: ports with an embedded adapter and,
+//!   configured, a distributed one ([`redis`]);
+//! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown;
+//!   [`role`]: whether a node serves the API, runs background workers, or both.
 
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod module;
 pub mod ratelimit;
+pub mod redis;
+pub mod role;
 pub mod server;
 pub mod services;
 pub mod telemetry;
@@ -33,3 +38,4 @@ pub use config::Config;
 pub use db::Db;
 pub use error::{ApiError, Problem};
 pub use module::{Module, Platform};
+pub use role::Role;

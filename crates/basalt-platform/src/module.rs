@@ -14,9 +14,9 @@ use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::services::Services;
 
-/// The shared services a module builds itself from. Later ports (cache, job
-/// queue, event bus) are added here, each with its embedded and its
-/// distributed adapter behind one trait.
+/// The shared services a module builds itself from. Each port (cache, rate
+/// limits, job queue, …) has an embedded and a distributed adapter behind one
+/// trait, chosen by configuration.
 #[derive(Clone)]
 pub struct Platform {
     /// The validated configuration.
@@ -33,6 +33,11 @@ pub struct Platform {
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Cache for data many requests share.
     pub cache: Arc<dyn crate::cache::Cache>,
+    /// The Redis connection, when `BASALT_REDIS_URL` is set: for modules'
+    /// own Redis adapters (sessions) and the readiness probe.
+    pub redis: Option<crate::redis::Redis>,
+    /// Domain events: record them in a transaction, subscribe consumers.
+    pub events: crate::events::Events,
     /// Services modules offer each other.
     pub services: Services,
 }

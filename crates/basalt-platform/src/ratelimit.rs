@@ -1,5 +1,6 @@
 //! Rate limiting with GCRA (the generic cell rate algorithm), behind a port
-//! with an in-process adapter now and a Redis one for clusters later.
+//! with two adapters chosen by configuration: [`InProcessRateLimiter`] (one
+//! node; the default) and [`RedisRateLimiter`] (one limit across every node).
 //!
 //! GCRA keeps one timestamp per key, the "theoretical arrival time" (TAT):
 //! each allowed request pushes it `period / limit` further; a request is
@@ -12,6 +13,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+
+mod redis;
+
+pub use redis::{RateLimitFailMode, RedisRateLimiter};
 
 /// `limit` requests per `period` (bursts up to `limit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,29 +95,51 @@ impl InProcessRateLimiter {
         if state.len() > SWEEP_THRESHOLD {
             state.retain(|_, tat| *tat > now);
         }
-        let interval = quota.emission_interval();
         let tat = state.get(key).copied().filter(|t| *t > now).unwrap_or(now);
-        let new_tat = tat + interval;
-        // Refused while the new TAT would be more than one period ahead.
-        let ahead = new_tat.saturating_duration_since(now);
-        if ahead > quota.period {
-            return RateDecision {
+        let new_tat = tat + quota.emission_interval();
+        let allowed = new_tat.saturating_duration_since(now) <= quota.period;
+        if allowed {
+            state.insert(key.to_owned(), new_tat);
+        }
+        RateDecision::after_step(quota, tat.saturating_duration_since(now), allowed)
+    }
+}
+
+impl RateDecision {
+    /// The decision of one GCRA step, from how far the TAT was ahead of now
+    /// before the step. Shared by the adapters so that they agree exactly.
+    fn after_step(quota: Quota, tat_ahead: Duration, allowed: bool) -> Self {
+        let interval = quota.emission_interval();
+        let new_ahead = tat_ahead + interval;
+        if !allowed {
+            return Self {
                 allowed: false,
                 limit: quota.limit,
                 remaining: 0,
-                reset_after: tat.saturating_duration_since(now),
-                retry_after: ahead - quota.period,
+                reset_after: tat_ahead,
+                retry_after: new_ahead.saturating_sub(quota.period),
             };
         }
-        state.insert(key.to_owned(), new_tat);
-        let headroom = quota.period - ahead;
-        RateDecision {
+        let headroom = quota.period.saturating_sub(new_ahead);
+        Self {
             allowed: true,
             limit: quota.limit,
             remaining: u32::try_from(headroom.as_nanos() / interval.as_nanos().max(1))
                 .unwrap_or(u32::MAX),
-            reset_after: ahead,
+            reset_after: new_ahead,
             retry_after: Duration::ZERO,
+        }
+    }
+
+    /// The decision when the limiter's store cannot be asked and the
+    /// configured fail mode says to refuse.
+    fn unavailable(quota: Quota) -> Self {
+        Self {
+            allowed: false,
+            limit: quota.limit,
+            remaining: 0,
+            reset_after: Duration::from_secs(1),
+            retry_after: Duration::from_secs(1),
         }
     }
 }

@@ -63,17 +63,36 @@ pub async fn serve(
         signal_handle.graceful_shutdown(Some(grace));
     });
 
-    let workers = app.platform.jobs.start();
+    // Background consumers start only on nodes whose role runs them; later
+    // ones (outbox relay, event consumers) hook in here the same way.
+    let role = config.role;
+    let workers = role.runs_workers().then(|| app.platform.jobs.start());
+    // `jobs.workers = 0` also makes a node API-only: no relay either.
+    let relay =
+        (role.runs_workers() && config.jobs.workers > 0).then(|| app.platform.events.start());
     let service = app
         .router
         .into_make_service_with_connect_info::<SocketAddr>();
-    tracing::info!(
-        listen = %local,
-        database = db.backend().name(),
-        tls = config.tls.is_some(),
-        "Basalt {} ready: API {base}/api, docs {base}/docs, metrics {base}/metrics",
-        env!("CARGO_PKG_VERSION"),
-    );
+    if role.runs_http_api() {
+        tracing::info!(
+            listen = %local,
+            database = db.backend().name(),
+            tls = config.tls.is_some(),
+            role = %role,
+            "Basalt {} ready: API {base}/api, docs {base}/docs, metrics {base}/metrics",
+            env!("CARGO_PKG_VERSION"),
+        );
+    } else {
+        tracing::info!(
+            listen = %local,
+            database = db.backend().name(),
+            tls = config.tls.is_some(),
+            role = %role,
+            workers = config.jobs.workers,
+            "Basalt {} ready as a worker: health {base}/healthz, metrics {base}/metrics",
+            env!("CARGO_PKG_VERSION"),
+        );
+    }
     match &config.tls {
         Some(tls) => {
             let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
@@ -92,7 +111,12 @@ pub async fn serve(
         }
     }
     // Running jobs get the same grace as requests; unfinished ones go back to the queue.
-    workers.shutdown(grace).await;
+    if let Some(workers) = workers {
+        workers.shutdown(grace).await;
+    }
+    if let Some(relay) = relay {
+        relay.shutdown(grace).await;
+    }
     db.close().await;
     tracing::info!("shutdown complete");
     Ok(())

@@ -8,10 +8,16 @@
 //!   `postgres://postgres@127.0.0.1:5433/postgres`), a new PostgreSQL
 //!   database per test, created on that server.
 //!
-//! (The variable deliberately has no `BASALT_` prefix: Basalt rejects unknown
+//! Likewise the distributed adapters: with `TEST_REDIS_URL` set, every app
+//! shares its cache and rate limits through that Redis ([`redis`]); with
+//! `TEST_AMQP_URL`, its domain events travel through that RabbitMQ. Each app
+//! gets its own key prefix and queue names there.
+//!
+//! (The variables deliberately have no `BASALT_` prefix: Basalt rejects unknown
 //! `BASALT_*` keys, and test processes pass their environment on to the
 //! binaries they start.)
 
+pub mod redis;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -76,9 +82,34 @@ pub struct TestAppBuilder {
     configure: Vec<ConfigChange>,
     env: Vec<(String, String)>,
     tls: bool,
+    node_of: Option<Cluster>,
+}
+
+/// What nodes of one cluster share: the database and the Redis namespace.
+#[derive(Clone)]
+struct Cluster {
+    database_url: DatabaseUrl,
+    redis_url: Option<basalt_platform::config::RedisUrl>,
+    redis_prefix: String,
+    amqp_url: Option<basalt_platform::config::AmqpUrl>,
+    amqp_prefix: String,
 }
 
 impl TestAppBuilder {
+    /// Makes the new app another node of `other`'s cluster: same database,
+    /// same Redis keys (when Redis is configured), its own memory.
+    pub fn node_of(mut self, other: &TestApp) -> Self {
+        let config = &other.platform.config;
+        self.node_of = Some(Cluster {
+            database_url: config.database_url.clone(),
+            redis_url: config.redis_url.clone(),
+            redis_prefix: config.redis.key_prefix.clone(),
+            amqp_url: config.amqp_url.clone(),
+            amqp_prefix: config.events.amqp_prefix.clone(),
+        });
+        self
+    }
+
     /// Adds a module to the app.
     pub fn module(mut self, module: impl Module) -> Self {
         self.modules.push(Box::new(module));
@@ -112,8 +143,22 @@ impl TestAppBuilder {
     }
 
     /// Starts the server.
-    pub async fn spawn(self) -> TestApp {
+    pub async fn spawn(mut self) -> TestApp {
         server::install_crypto_provider();
+        // On the distributed stack, browser sessions live in Redis too.
+        let has_identity = self.modules.iter().any(|m| m.name() == "identity");
+        let chooses_store = self
+            .env
+            .iter()
+            .any(|(name, _)| name == "BASALT_IDENTITY__SESSION_STORE");
+        if has_identity
+            && !chooses_store
+            && self.node_of.is_none()
+            && redis::shared_redis_url().is_some()
+        {
+            self.env
+                .push(("BASALT_IDENTITY__SESSION_STORE".into(), "redis".into()));
+        }
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::load(&basalt_platform::config::ConfigSources {
             file: None,
@@ -123,7 +168,31 @@ impl TestAppBuilder {
         .expect("test configuration is valid");
         config.data_dir = data_dir.path().to_path_buf();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.database_url = fresh_database(data_dir.path()).await;
+        match self.node_of {
+            Some(cluster) => {
+                config.database_url = cluster.database_url;
+                config.redis_url = cluster.redis_url;
+                config.redis.key_prefix = cluster.redis_prefix;
+                config.amqp_url = cluster.amqp_url;
+                config.events.amqp_prefix = cluster.amqp_prefix;
+            }
+            None => {
+                config.database_url = fresh_database(data_dir.path()).await;
+                // A test that names its own Redis (`.env("BASALT_REDIS_URL", …)`) keeps it.
+                if let Some(url) = redis::shared_redis_url().filter(|_| config.redis_url.is_none())
+                {
+                    config.redis_url = Some(basalt_platform::config::RedisUrl(url.into()));
+                    config.redis.key_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+                }
+                if let Some(url) = std::env::var("TEST_AMQP_URL")
+                    .ok()
+                    .filter(|s| !s.is_empty() && config.amqp_url.is_none())
+                {
+                    config.amqp_url = Some(basalt_platform::config::AmqpUrl(url.into()));
+                    config.events.amqp_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+                }
+            }
+        }
         config.http.shutdown_grace_secs = 5;
         let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if self.tls {
@@ -195,6 +264,7 @@ impl TestApp {
             configure: Vec::new(),
             env: Vec::new(),
             tls: false,
+            node_of: None,
         }
     }
 

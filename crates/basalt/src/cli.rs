@@ -29,7 +29,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (applies pending migrations first).
-    Serve,
+    Serve {
+        /// What this node does: `all` (API and background workers), `api`
+        /// (HTTP API only) or `worker` (job workers, plus /healthz, /readyz
+        /// and /metrics). Overrides `BASALT_ROLE`; default `all`.
+        #[arg(long, value_name = "all|api|worker")]
+        role: Option<basalt_platform::Role>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Inspect the configuration.
@@ -113,6 +119,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let modules = crate::modules();
     let mut sources = ConfigSources::from_process(cli.config.clone());
     sources.sections = modules.iter().map(|m| m.name().to_owned()).collect();
+    // `serve --role` is the `role` setting, above every other layer.
+    if let Command::Serve { role: Some(role) } = &cli.command {
+        sources
+            .env
+            .push(("BASALT_ROLE".to_owned(), role.to_string()));
+    }
     let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(error) => return config_failure(&error),
@@ -142,7 +154,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Serve => block_on(serve(config)),
+        Command::Serve { .. } => block_on(serve(config)),
         Command::Migrate => block_on(migrate(config)),
         Command::Jobs {
             action: JobsAction::List { state, kind, limit },

@@ -1,5 +1,8 @@
 //! `/api/articles…`: lists, feed, CRUD and favourites.
 
+use basalt_platform::events::Event;
+
+use crate::events::{ARTICLE_DELETED, ARTICLE_PUBLISHED, ARTICLE_UPDATED, ArticleChanged};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -295,9 +298,19 @@ pub async fn create_article(
     };
     // Two articles racing for one slug: the loser takes a suffixed one.
     for _ in 0..5 {
-        match store::insert(&blog.db, &article).await {
+        let published = Event::new(
+            ARTICLE_PUBLISHED,
+            &ArticleChanged {
+                article_id: article.id,
+                slug: article.slug.clone(),
+                title: article.title.clone(),
+                author_id: article.author_id,
+            },
+        );
+        match store::insert(&blog.db, &article, &published).await {
             Ok(()) => {
-                blog.invalidate();
+                blog.events.wake();
+                blog.invalidate().await;
                 let created = blog.article(Some(who.user_id), &article.slug).await?;
                 return Ok((
                     StatusCode::CREATED,
@@ -358,6 +371,15 @@ pub async fn update_article(
         row.slug.clone()
     };
     for _ in 0..5 {
+        let updated = Event::new(
+            ARTICLE_UPDATED,
+            &ArticleChanged {
+                article_id: row.id,
+                slug: new_slug.clone(),
+                title: title.clone(),
+                author_id: row.author_id,
+            },
+        );
         match store::update(
             &blog.db,
             row.id,
@@ -366,11 +388,13 @@ pub async fn update_article(
             &description,
             &text,
             Utc::now(),
+            &updated,
         )
         .await
         {
             Ok(()) => {
-                blog.invalidate();
+                blog.events.wake();
+                blog.invalidate().await;
                 return Ok(Json(ArticleResponse {
                     article: blog.article(Some(who.user_id), &new_slug).await?,
                 }));
@@ -393,8 +417,18 @@ pub async fn delete_article(
     Path(slug): Path<String>,
 ) -> Result<StatusCode, BlogError> {
     let row = own_article(&blog, who.user_id, &slug).await?;
-    store::delete(&blog.db, row.id).await?;
-    blog.invalidate();
+    let deleted = Event::new(
+        ARTICLE_DELETED,
+        &ArticleChanged {
+            article_id: row.id,
+            slug: row.slug.clone(),
+            title: row.title.clone(),
+            author_id: row.author_id,
+        },
+    );
+    store::delete(&blog.db, row.id, &deleted).await?;
+    blog.events.wake();
+    blog.invalidate().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,7 +444,7 @@ pub async fn favorite(
         .await?
         .ok_or(BlogError::NotFound("article"))?;
     store::favorite(&blog.db, who.user_id, row.id, Utc::now()).await?;
-    blog.invalidate();
+    blog.invalidate().await;
     Ok(Json(ArticleResponse {
         article: blog.article(Some(who.user_id), &slug).await?,
     }))
@@ -428,7 +462,7 @@ pub async fn unfavorite(
         .await?
         .ok_or(BlogError::NotFound("article"))?;
     store::unfavorite(&blog.db, who.user_id, row.id).await?;
-    blog.invalidate();
+    blog.invalidate().await;
     Ok(Json(ArticleResponse {
         article: blog.article(Some(who.user_id), &slug).await?,
     }))

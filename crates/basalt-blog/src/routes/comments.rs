@@ -1,5 +1,8 @@
 //! `/api/articles/{slug}/comments…`.
 
+use basalt_platform::events::Event;
+
+use crate::events::{COMMENT_ADDED, CommentAdded};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -84,7 +87,25 @@ pub async fn add_comment(
         ));
     }
     let article = article_id(&blog, &slug).await?;
-    let id = store::add_comment(&blog.db, article, who.user_id, &text, Utc::now()).await?;
+    let id = store::add_comment(
+        &blog.db,
+        article,
+        who.user_id,
+        &text,
+        Utc::now(),
+        |comment_id| {
+            Event::new(
+                COMMENT_ADDED,
+                &CommentAdded {
+                    article_id: article,
+                    comment_id,
+                    author_id: who.user_id,
+                },
+            )
+        },
+    )
+    .await?;
+    blog.events.wake();
     let rows = store::comments(&blog.db, Some(who.user_id), article).await?;
     let comment = blog
         .comments(rows.into_iter().filter(|c| c.id == id).collect())

@@ -1,5 +1,8 @@
 //! `/api/profiles/{username}` and following.
 
+use basalt_platform::events::Event;
+
+use crate::events::{FOLLOWED, Followed};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
@@ -43,7 +46,15 @@ pub async fn follow(
     if id == who.user_id {
         return Err(BlogError::invalid("profile", "you cannot follow yourself"));
     }
-    store::follow(&blog.db, who.user_id, id, chrono::Utc::now()).await?;
+    let followed = Event::new(
+        FOLLOWED,
+        &Followed {
+            follower_id: who.user_id,
+            followee_id: id,
+        },
+    );
+    store::follow(&blog.db, who.user_id, id, chrono::Utc::now(), &followed).await?;
+    blog.events.wake();
     profile.following = true;
     Ok(Json(ProfileResponse { profile }))
 }

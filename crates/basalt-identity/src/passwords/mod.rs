@@ -6,16 +6,18 @@
 //! PHC) and reports them as needing a rehash, so that the caller can upgrade
 //! them on the next successful login.
 //!
-//! Hashing is deliberately slow and memory-hungry, so it runs on tokio's
-//! blocking pool behind a semaphore: a burst of logins queues for permits
-//! instead of stalling the async runtime or multiplying memory use (each
-//! hash holds `argon2_memory_kib` for its duration).
+//! Hashing is deliberately slow and memory-hungry, so it runs on a few
+//! dedicated threads at low OS priority ([`pool`]) behind a semaphore: a burst
+//! of logins queues for permits instead of stalling the async runtime, slowing
+//! other requests down or multiplying memory use (each hash holds
+//! `argon2_memory_kib` for its duration).
 //!
 //! The policy ([`check_policy`]) follows NIST SP 800-63B: a length range, a
 //! list of common/breached passwords, no match with the account's own
 //! identifiers, and no composition rules.
 
 mod policy;
+mod pool;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 pub use policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PolicyViolation, check_policy};
+pub use pool::HashPriority;
 
 /// Tuning of password hashing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +45,10 @@ pub struct PasswordParams {
     pub argon2_parallelism: u32,
     /// Hashes computed at once; further ones wait. 0 means one per CPU.
     pub max_concurrent_hashes: usize,
+    /// OS scheduling priority of the hashing threads (`idle`, `low` or
+    /// `normal`): below the request threads by default, so that a sign-in
+    /// storm does not slow other requests down.
+    pub hash_priority: HashPriority,
 }
 
 impl Default for PasswordParams {
@@ -52,6 +59,7 @@ impl Default for PasswordParams {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             max_concurrent_hashes: 0,
+            hash_priority: HashPriority::default(),
         }
     }
 }
@@ -121,6 +129,7 @@ pub struct Passwords {
 struct Inner {
     params: argon2::Params,
     permits: Arc<Semaphore>,
+    threads: pool::HashPool,
     max_concurrent: usize,
     /// Hashes running right now, and the most ever seen at once: cheap
     /// atomics that let tests prove the semaphore bounds the blocking work.
@@ -184,6 +193,7 @@ impl Passwords {
             argon2_iterations: iterations,
             argon2_parallelism: parallelism,
             max_concurrent_hashes,
+            hash_priority,
         } = params;
         anyhow::ensure!(
             memory <= limits::ARGON2_MAX_MEMORY_KIB,
@@ -228,6 +238,8 @@ impl Passwords {
             inner: Arc::new(Inner {
                 params: argon2_params,
                 permits: Arc::new(Semaphore::new(max_concurrent)),
+                threads: pool::HashPool::start(max_concurrent, hash_priority)
+                    .context("could not start the password hashing threads")?,
                 max_concurrent,
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
@@ -302,11 +314,12 @@ impl Passwords {
         )
     }
 
-    /// Runs CPU-heavy work on the blocking pool once a permit is free.
+    /// Runs CPU-heavy work on the hashing threads once a permit is free.
     ///
-    /// The permit moves into the blocking task: if the caller's future is
-    /// dropped (a client disconnects mid-login), the already-started hash
-    /// keeps its permit until it really finishes, so the bound holds.
+    /// The permit moves into the job: if the caller's future is dropped (a
+    /// client disconnects mid-login), the already-started hash keeps its
+    /// permit until it really finishes, so the bound holds. Callers still
+    /// waiting for a permit when they go away cost no hashing at all.
     async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
@@ -317,16 +330,19 @@ impl Passwords {
             .await
             .context("the password hashing limiter is closed")?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let now_running = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
-            inner.peak.fetch_max(now_running, Ordering::SeqCst);
-            let result = work();
-            inner.running.fetch_sub(1, Ordering::SeqCst);
-            result
-        })
-        .await
-        .context("password hashing task failed")
+        let counters = Arc::clone(&inner);
+        inner
+            .threads
+            .run(move || {
+                let _permit = permit;
+                let now_running = counters.running.fetch_add(1, Ordering::SeqCst) + 1;
+                counters.peak.fetch_max(now_running, Ordering::SeqCst);
+                let result = work();
+                counters.running.fetch_sub(1, Ordering::SeqCst);
+                result
+            })
+            .await
+            .context("password hashing task failed")
     }
 
     /// The most hashes that ever ran at the same time.
@@ -445,6 +461,7 @@ mod tests {
             argon2_iterations: 1,
             argon2_parallelism: 1,
             max_concurrent_hashes: 2,
+            hash_priority: HashPriority::default(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Registration, profile, password change, deletion and roles.
 
+use super::USER_REGISTERED;
 use basalt_platform::db::unique_violation;
 use basalt_platform::error::FieldError;
+use basalt_platform::events::Event;
 use basalt_platform::mail::{Email, email_job};
 use chrono::Utc;
 use serde_json::json;
@@ -100,7 +102,13 @@ impl IdentityService {
         }
         self.queue_verification_mail(&mut tx, row.id, &row.email)
             .await?;
+        let registered = Event::new(
+            USER_REGISTERED,
+            &json!({ "user_id": row.id, "username": row.username }),
+        );
+        basalt_platform::events::record_in(&mut tx, &registered).await?;
         tx.commit().await?;
+        self.inner.events.wake();
         audit::record(
             &self.inner.db,
             AuditEvent::Registered,
@@ -257,7 +265,7 @@ impl IdentityService {
             self.store_new_password(id, password, None, ctx, AuditEvent::PasswordChanged)
                 .await?;
         }
-        self.user_changed(id);
+        self.user_changed(id).await;
         let updated = users::find_by_id(&self.inner.db, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
@@ -360,7 +368,7 @@ impl IdentityService {
         let mut tx = self.inner.db.begin().await?;
         users::delete(&mut tx, id).await?;
         tx.commit().await?;
-        self.user_changed(id);
+        self.user_changed(id).await;
         audit::record(
             &self.inner.db,
             AuditEvent::AccountDeleted,

@@ -11,6 +11,7 @@ mod validation;
 use std::sync::Arc;
 
 use basalt_platform::Db;
+use basalt_platform::events::EventWaker;
 use basalt_platform::jobs::JobQueue;
 use basalt_platform::ratelimit::{Quota, RateLimiter};
 use chrono::{DateTime, Utc};
@@ -41,13 +42,20 @@ struct Inner {
     keys: SigningKeys,
     issuer: TokenIssuer,
     jobs: JobQueue,
+    events: EventWaker,
     rate_limiter: Arc<dyn RateLimiter>,
     web: WebSettings,
     user_changed: std::sync::RwLock<Vec<UserChanged>>,
 }
 
-/// A callback run when an account's public profile changes or it is deleted.
-pub type UserChanged = Arc<dyn Fn(uuid::Uuid) + Send + Sync>;
+/// The event recorded, in the same transaction, when an account is created:
+/// payload `{"user_id": uuid, "username": string}`.
+pub const USER_REGISTERED: &str = "identity.user_registered";
+
+/// A callback run when an account's public profile changes or it is deleted,
+/// after the change is committed.
+pub type UserChanged =
+    Arc<dyn Fn(uuid::Uuid) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// How Basalt is reached from browsers: for links in mail, cookie names and
 /// origin checks.
@@ -83,6 +91,8 @@ pub struct Parts {
     pub issuer: TokenIssuer,
     /// Job queue (for mail).
     pub jobs: JobQueue,
+    /// Wakes the event relay after `identity.user_registered` is recorded.
+    pub events: EventWaker,
     /// Rate limiter.
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Browser-facing settings.
@@ -101,6 +111,7 @@ impl IdentityService {
                 keys: parts.keys,
                 issuer: parts.issuer,
                 jobs: parts.jobs,
+                events: parts.events,
                 rate_limiter: parts.rate_limiter,
                 web: parts.web,
                 user_changed: std::sync::RwLock::new(Vec::new()),
@@ -117,11 +128,16 @@ impl IdentityService {
         }
     }
 
-    pub(crate) fn user_changed(&self, id: uuid::Uuid) {
-        if let Ok(callbacks) = self.inner.user_changed.read() {
-            for callback in callbacks.iter() {
-                callback(id);
-            }
+    /// Runs the callbacks on a task of their own, so that a caller cancelled
+    /// after the commit (a client hanging up) cannot skip them, and waits.
+    pub(crate) async fn user_changed(&self, id: uuid::Uuid) {
+        let pending: Vec<_> = match self.inner.user_changed.read() {
+            Ok(callbacks) => callbacks.iter().map(|callback| callback(id)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let all = tokio::spawn(futures_util::future::join_all(pending));
+        if let Err(error) = all.await {
+            tracing::error!(%error, "a user-changed callback failed");
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod email_tokens;
+pub mod redis_sessions;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;

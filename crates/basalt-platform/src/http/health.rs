@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::db::Db;
 use crate::error::Problem;
+use crate::redis::Redis;
 
 /// How long readiness waits for the database.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,15 +21,16 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Body of a successful probe.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthStatus {
-    /// `ok` or `ready`.
+    /// `ok` (liveness), `ready`, or `degraded`: serving, with an optional
+    /// dependency (Redis) down.
     pub status: &'static str,
-    /// Each dependency checked and its state (`up`).
+    /// Each dependency checked and its state (`up` or `down`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<DependencyCheck>,
 }
 
 /// One dependency's state.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DependencyCheck {
     /// Dependency name, e.g. `database`.
     pub name: &'static str,
@@ -36,12 +38,19 @@ pub struct DependencyCheck {
     pub status: &'static str,
 }
 
+/// What readiness checks.
+#[derive(Clone)]
+struct Dependencies {
+    db: Db,
+    redis: Option<Redis>,
+}
+
 /// The probes' routes.
-pub fn routes(db: Db) -> OpenApiRouter {
+pub fn routes(db: Db, redis: Option<Redis>) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(liveness))
         .routes(routes!(readiness))
-        .with_state(db)
+        .with_state(Dependencies { db, redis })
 }
 
 /// Liveness: the process is up and serving. Does no I/O.
@@ -54,33 +63,48 @@ async fn liveness() -> Json<HealthStatus> {
     })
 }
 
-/// Readiness: every dependency answers; 503 naming the one that does not.
+/// Readiness: 200 `ready` when every dependency answers; 200 `degraded` when
+/// only Redis is down (every request is still served, from the database, so
+/// taking the node out of a load balancer would only make things worse);
+/// 503 when the database is down.
 #[utoipa::path(get, path = "/readyz", tag = "platform",
     responses(
-        (status = 200, description = "Ready to serve", body = HealthStatus),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Serving: `ready`, or `degraded` with the failing optional dependency named", body = HealthStatus),
+        (status = 503, description = "The database is down", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn readiness(State(db): State<Db>) -> Response {
-    match db.ping(PING_TIMEOUT).await {
-        Ok(()) => Json(HealthStatus {
-            status: "ready",
-            checks: vec![DependencyCheck {
-                name: "database",
-                status: "up",
-            }],
-        })
-        .into_response(),
-        Err(error) => {
-            tracing::warn!(error = %error, "readiness: database is down");
-            let mut problem = Problem::from_status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("database is unavailable".into()),
-            );
-            problem.extensions.insert(
-                "checks".into(),
-                serde_json::json!([{ "name": "database", "status": "down" }]),
-            );
-            problem.into_response()
+async fn readiness(State(deps): State<Dependencies>) -> Response {
+    let (database, redis) = tokio::join!(deps.db.ping(PING_TIMEOUT), async {
+        match &deps.redis {
+            Some(redis) => Some(redis.ping(PING_TIMEOUT).await),
+            None => None,
         }
+    });
+    let state = |up: bool| if up { "up" } else { "down" };
+    let mut checks = vec![DependencyCheck {
+        name: "database",
+        status: state(database.is_ok()),
+    }];
+    if let Some(up) = redis {
+        checks.push(DependencyCheck {
+            name: "redis",
+            status: state(up),
+        });
     }
+    if let Err(error) = database {
+        tracing::warn!(error = %error, "readiness: database is down");
+        let mut problem = Problem::from_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("database is unavailable".into()),
+        );
+        problem
+            .extensions
+            .insert("checks".into(), serde_json::json!(checks));
+        return problem.into_response();
+    }
+    let degraded = checks.iter().any(|c| c.status == "down");
+    Json(HealthStatus {
+        status: if degraded { "degraded" } else { "ready" },
+        checks,
+    })
+    .into_response()
 }

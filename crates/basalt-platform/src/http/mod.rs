@@ -1,5 +1,6 @@
 //! The HTTP stack: routing, middleware order, and the platform's own routes.
 
+pub mod client_addr;
 pub mod docs;
 pub mod health;
 pub mod metrics_endpoint;
@@ -21,13 +22,19 @@ use crate::module::{Module, Platform};
 
 /// Builds the whole router: platform routes, every module's routes, the docs,
 /// the fallbacks and the middleware stack. Returns the OpenAPI document too.
+///
+/// Every module is built whatever the node's [`crate::Role`] (that is where
+/// services are offered and job handlers registered), but a node that does
+/// not serve the API mounts only the operational routes (`/healthz`,
+/// `/readyz`, `/metrics`); anything else is a 404 problem.
 pub async fn build_router(
     platform: &Platform,
     modules: &[Box<dyn Module>],
 ) -> anyhow::Result<(Router, OpenApiDoc)> {
     let config = &platform.config;
+    let serves_api = config.role.runs_http_api();
     let mut api = OpenApiRouter::with_openapi(docs::root_document())
-        .merge(health::routes(platform.db.clone()))
+        .merge(health::routes(platform.db.clone(), platform.redis.clone()))
         .merge(metrics_endpoint::routes(
             platform.metrics.clone(),
             platform.db.clone(),
@@ -38,14 +45,20 @@ pub async fn build_router(
             .routes(platform)
             .await
             .map_err(|e| e.context(format!("cannot start module `{}`", module.name())))?;
-        api = api.merge(routes);
+        if serves_api {
+            api = api.merge(routes);
+        }
     }
     let (routes, openapi) = api.split_for_parts();
 
     // Every request carries the services modules offered each other.
     let services = platform.services.snapshot();
-    let mut router = routes
-        .merge(docs::router(openapi.clone()))
+    let mut router = if serves_api {
+        routes.merge(docs::router(openapi.clone()))
+    } else {
+        routes
+    };
+    router = router
         .fallback(problems::not_found)
         .method_not_allowed_fallback(problems::method_not_allowed);
 
@@ -79,6 +92,14 @@ pub async fn build_router(
         .layer(from_fn_with_state(
             platform.metrics.clone(),
             observe::observe,
+        ))
+        // Outside `observe`, so the request log names the real client.
+        .layer(from_fn_with_state(
+            std::sync::Arc::new(client_addr::ClientAddrSettings {
+                trusted_proxies: config.trusted_proxies.clone(),
+                tls: config.tls.is_some(),
+            }),
+            client_addr::client_addr,
         ))
         .layer(from_fn(request_id::request_id));
     Ok((router, openapi))

@@ -1,14 +1,14 @@
 //! One structured log line and the request metrics for every request.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use super::client_addr::ClientAddr;
 use super::request_id::RequestId;
 use crate::metrics::{HttpLabels, Metrics};
 
@@ -32,10 +32,8 @@ pub async fn observe(
         .get::<RequestId>()
         .map(|id| id.as_str().to_owned())
         .unwrap_or_default();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    // The client as the trusted proxies report it (the TCP peer without any).
+    let client = ClientAddr::of(request.extensions()).map(|c| c.ip.to_string());
 
     metrics.http_in_flight.inc();
     let span = tracing::info_span!("request", request_id = %id);
@@ -60,7 +58,7 @@ pub async fn observe(
             path = %path,
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
-            peer = peer.as_deref().unwrap_or("-"),
+            client = client.as_deref().unwrap_or("-"),
             "request"
         );
     });

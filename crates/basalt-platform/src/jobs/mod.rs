@@ -6,7 +6,8 @@
 //! user" and "send the mail" commit or roll back together.
 //!
 //! How it works:
-//! - one table, `jobs` (migration 1001, [`MIGRATIONS`]);
+//! - one table, `jobs` (migration 1001, [`MIGRATIONS`]), and for recurring
+//!   jobs `job_schedules` (migration 1002);
 //! - a worker *claims* a due job in one statement that sets it `running`,
 //!   counts the attempt and takes a lease (`locked_until`). On PostgreSQL the
 //!   claim skips rows other nodes have locked (`FOR UPDATE SKIP LOCKED`); on
@@ -18,6 +19,20 @@
 //!   is fenced by the attempt number), so a worker that lost its lease cannot
 //!   overwrite a newer attempt.
 //!
+//! Latency and scale-out:
+//! - idle workers do not wait for their next poll: an enqueue wakes one at
+//!   once. On PostgreSQL the enqueue sends `NOTIFY basalt_jobs` in its
+//!   transaction and every node's listener (`listener.rs`) wakes a worker
+//!   when it commits; on SQLite (one node) the enqueuing process wakes its
+//!   own worker. A worker that finds a job wakes the next idle one, and an
+//!   idle worker sleeps only until the next job's `run_at` or lease expiry,
+//!   so polling (`poll_interval_ms`) is just the safety net for missed
+//!   wake-ups;
+//! - recurring (cron) jobs fire once per scheduled time across all nodes
+//!   (`schedule.rs`, [`JobQueue::recurring`]);
+//! - metrics: queue depth by state, wait before start, run time by kind and
+//!   outcome (`metrics.rs`).
+//!
 //! Times that queries compare (`run_at`, `locked_until`) are stored as unix
 //! milliseconds (`BIGINT`) in both schemas. sqlx writes `DateTime<Utc>` to
 //! SQLite as RFC 3339 text with a variable number of fractional digits, which
@@ -27,11 +42,16 @@
 //! Times come from the clock of the node that writes them, so nodes' clocks
 //! must agree to well within the lease (NTP).
 
+mod listener;
+mod metrics;
+mod schedule;
 mod store;
 mod worker;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -40,7 +60,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::config::JobsConfig;
-use crate::db::{Db, Tx};
+use crate::db::{Backend, Db, Tx};
+
+pub use schedule::ScheduleError;
 
 /// A job's id.
 pub type JobId = Uuid;
@@ -188,9 +210,15 @@ pub struct JobQueue {
     handlers: std::sync::Arc<
         std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Handler>>>,
     >,
-    /// Wakes an idle worker of this process after a local enqueue, instead
-    /// of leaving the job to the next poll.
+    /// Wakes an idle worker of this process when a job becomes claimable
+    /// (a local enqueue, a notification from another node), instead of
+    /// leaving the job to the next poll.
     wake: Arc<tokio::sync::Notify>,
+    /// Workers of this queue sleeping right now.
+    idle: Arc<AtomicUsize>,
+    /// Recurring jobs, by name.
+    schedules: Arc<std::sync::RwLock<BTreeMap<String, Arc<schedule::Recurring>>>>,
+    metrics: metrics::JobMetrics,
 }
 
 /// Default page size of [`JobQueue::list`].
@@ -216,7 +244,52 @@ impl JobQueue {
             config,
             handlers: Default::default(),
             wake: Arc::default(),
+            idle: Arc::default(),
+            schedules: Arc::default(),
+            metrics: metrics::JobMetrics::default(),
         }
+    }
+
+    /// Exports the queue's metrics through `registry` (see `metrics.rs`):
+    /// `basalt_jobs_queued{state}`, `basalt_job_wait_seconds{kind}` and
+    /// `basalt_job_run_seconds{kind,outcome}`. Call once, while building the app.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+
+    /// Registers a recurring job: from the time the workers start, a job of
+    /// `kind` with `payload` is enqueued at every time `expression` names,
+    /// once across all nodes however many run workers. Call while building
+    /// the app; registering `name` again replaces it.
+    ///
+    /// `expression` is a cron expression evaluated in UTC: five fields
+    /// (`"*/5 * * * *"`, every five minutes) or six with seconds first
+    /// (`"0 */5 * * * *"`), POSIX weekdays (Sunday is 0 or 7), and the
+    /// nicknames `@hourly`, `@daily`, … When the schedule's stored
+    /// expression differs (a new release changed it), the new one takes
+    /// effect when the workers start. Runs missed while no node was up are
+    /// not made up one by one: one run fires for them, then the schedule
+    /// resumes. See `schedule.rs`.
+    pub fn recurring(
+        &self,
+        name: &str,
+        expression: &str,
+        kind: &str,
+        payload: &impl Serialize,
+    ) -> Result<(), ScheduleError> {
+        let payload = serde_json::to_value(payload).unwrap_or(serde_json::Value::Null);
+        let recurring = schedule::Recurring::new(name, expression, kind, payload)?;
+        if let Ok(mut schedules) = self.schedules.write() {
+            schedules.insert(name.to_owned(), Arc::new(recurring));
+        }
+        Ok(())
+    }
+
+    fn schedules(&self) -> Vec<Arc<schedule::Recurring>> {
+        self.schedules
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Registers the handler for `kind`, replacing any earlier one. Call while
@@ -238,23 +311,39 @@ impl JobQueue {
         }
     }
 
-    /// Enqueues a job on its own, and wakes a local worker for it.
+    /// Enqueues a job on its own, and wakes an idle worker for it.
     pub async fn enqueue(&self, job: NewJob) -> Result<JobId, sqlx::Error> {
         let mut tx = self.db.begin().await?;
         let id = self.enqueue_in(&mut tx, job).await?;
         tx.commit().await?;
-        self.wake.notify_one();
+        self.committed();
         Ok(id)
     }
 
     /// Enqueues a job inside the caller's transaction: it exists only if the
-    /// transaction commits. Workers see it at their next poll (at most
-    /// `poll_interval_ms` after the commit).
+    /// transaction commits, and an idle worker starts it right after the
+    /// commit. On PostgreSQL the wake-up is a `NOTIFY` in the transaction,
+    /// which reaches every node on commit (and never on rollback). On SQLite
+    /// a local worker is woken at once: its claim waits for the write lock
+    /// the caller's transaction holds (`BEGIN IMMEDIATE`), so it sees the
+    /// job as soon as the caller commits.
     pub async fn enqueue_in(&self, tx: &mut Tx, job: NewJob) -> Result<JobId, sqlx::Error> {
+        let id = self.insert(tx, job, None).await?;
+        // Without a dedup key, nothing can conflict.
+        id.ok_or_else(|| sqlx::Error::Protocol("job insert reported no row".into()))
+    }
+
+    /// Inserts the job; `None` when its `dedup_key` was taken.
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        job: NewJob,
+        dedup_key: Option<&str>,
+    ) -> Result<Option<JobId>, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = Utc::now();
         let max_attempts = job.max_attempts.unwrap_or(self.config.max_attempts).max(1);
-        store::insert(
+        let inserted = store::insert(
             tx,
             &store::Insert {
                 id,
@@ -263,10 +352,33 @@ impl JobQueue {
                 max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
                 run_at_ms: job.run_at.unwrap_or(now).timestamp_millis(),
                 now,
+                dedup_key,
             },
         )
         .await?;
-        Ok(id)
+        if inserted && matches!(tx, Tx::Sqlite(_)) {
+            self.wake.notify_one();
+        }
+        Ok(inserted.then_some(id))
+    }
+
+    /// After a transaction that enqueued jobs committed: on PostgreSQL, wake
+    /// a local worker at once as well, without waiting for the notification
+    /// to come back (or for a listener that is reconnecting). On SQLite
+    /// [`JobQueue::insert`] has woken one already.
+    fn committed(&self) {
+        if self.db.backend() == Backend::Postgres {
+            self.wake.notify_one();
+        }
+    }
+
+    /// A worker claimed a job: if others of this process are asleep, wake
+    /// one, as more jobs may be due (one notification can stand for several
+    /// jobs: PostgreSQL folds identical ones of a transaction together).
+    fn pass_on_wake_up(&self) {
+        if self.idle.load(Ordering::Relaxed) > 0 {
+            self.wake.notify_one();
+        }
     }
 
     /// Lists jobs, newest first.
@@ -291,8 +403,10 @@ impl JobQueue {
     }
 
     /// Starts `config.workers` worker tasks on the current Tokio runtime (none
-    /// when it is 0: an API-only node). Keep the returned [`Workers`] and
-    /// stop them with [`Workers::shutdown`].
+    /// when it is 0: an API-only node), and with them this node's
+    /// background helpers: the PostgreSQL wake-up listener, the scheduler of
+    /// recurring jobs and the queue-depth gauge. Keep the returned
+    /// [`Workers`] and stop them with [`Workers::shutdown`].
     pub fn start(&self) -> Workers {
         Workers::spawn(self)
     }
@@ -306,16 +420,189 @@ impl JobQueue {
 }
 
 /// The job queue's tables (platform migrations 1000–1999).
-pub static MIGRATIONS: &[crate::db::MigrationFile] = &[crate::db::MigrationFile {
-    version: 1001,
-    description: "create_jobs",
-    sqlite: include_str!("../../migrations/sqlite/1001_create_jobs.sql"),
-    postgres: include_str!("../../migrations/postgres/1001_create_jobs.sql"),
-}];
+pub static MIGRATIONS: &[crate::db::MigrationFile] = &[
+    crate::db::MigrationFile {
+        version: 1001,
+        description: "create_jobs",
+        sqlite: include_str!("../../migrations/sqlite/1001_create_jobs.sql"),
+        postgres: include_str!("../../migrations/postgres/1001_create_jobs.sql"),
+    },
+    crate::db::MigrationFile {
+        version: 1002,
+        description: "recurring_jobs",
+        sqlite: include_str!("../../migrations/sqlite/1002_recurring_jobs.sql"),
+        postgres: include_str!("../../migrations/postgres/1002_recurring_jobs.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DatabaseConfig, DatabaseUrl};
+    use crate::db::{Migrations, apply_migrations};
+    use crate::with_conn;
+
+    /// A migrated database of its own: an SQLite file, or with
+    /// `TEST_POSTGRES_URL` set a new database on that server.
+    async fn fresh_db() -> (DatabaseUrl, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("basalt-jobs-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = match std::env::var("TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => DatabaseUrl::default_sqlite(&dir),
+            Some(admin) => {
+                use sqlx::Connection;
+                let name = format!("basalt_unit_{}", Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+                // Hex digits only: nothing to inject.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+                DatabaseUrl::parse(&format!("{base}/{name}")).expect("URL")
+            }
+        };
+        let db = Db::connect(&url, &DatabaseConfig::default())
+            .await
+            .expect("connect");
+        apply_migrations(
+            &db,
+            &[Migrations {
+                module: "platform",
+                files: MIGRATIONS,
+            }],
+        )
+        .await
+        .expect("migrate");
+        db.close().await;
+        (url, dir)
+    }
+
+    /// Several nodes (own pools) race for one due run of a schedule many
+    /// times over: the compare-and-set lets exactly one enqueue it; and a
+    /// second job with the same run key is refused by the unique index even
+    /// when the compare-and-set is bypassed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scheduled_run_is_enqueued_once_however_many_nodes_race_for_it() {
+        let (url, dir) = fresh_db().await;
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let db = Db::connect(&url, &DatabaseConfig::default())
+                .await
+                .expect("connect");
+            let queue = JobQueue::new(db, JobsConfig::default());
+            queue
+                .recurring("test.tick", "* * * * * *", "test.tick", &"payload")
+                .expect("valid schedule");
+            nodes.push(queue);
+        }
+        let recurring = nodes[0].schedules().remove(0);
+        let now = Utc::now();
+        let due = (now.timestamp_millis() / 1000 - 2) * 1000;
+        store::upsert_schedule(&nodes[0].db, "test.tick", "* * * * * *", due, now)
+            .await
+            .expect("upsert");
+
+        let mut racers = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let queue = nodes[i % nodes.len()].clone();
+            let recurring = recurring.clone();
+            racers.spawn(async move {
+                schedule::fire(&queue, &recurring, due, Utc::now())
+                    .await
+                    .expect("fire")
+                    .1
+            });
+        }
+        let won = racers
+            .join_all()
+            .await
+            .into_iter()
+            .filter(|&won| won)
+            .count();
+        assert_eq!(won, 1, "exactly one racer enqueues the run");
+
+        let key = schedule::run_key("test.tick", due);
+        let count = |db: Db| async move {
+            with_conn!(db, |conn| {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE kind = 'test.tick'")
+                    .fetch_one(conn)
+                    .await
+            })
+            .expect("count")
+        };
+        assert_eq!(count(nodes[1].db.clone()).await, 1);
+        let (run_at, stored_key): (i64, Option<String>) = with_conn!(nodes[2].db, |conn| {
+            sqlx::query_as("SELECT run_at, dedup_key FROM jobs WHERE kind = 'test.tick'")
+                .fetch_one(conn)
+                .await
+        })
+        .expect("the run");
+        assert_eq!((run_at, stored_key.as_deref()), (due, Some(key.as_str())));
+        let next: i64 = with_conn!(nodes[0].db, |conn| {
+            sqlx::query_scalar("SELECT next_run_at FROM job_schedules WHERE name = 'test.tick'")
+                .fetch_one(conn)
+                .await
+        })
+        .expect("schedule");
+        assert!(next > now.timestamp_millis() && next % 1000 == 0, "{next}");
+
+        // Bypassing the compare-and-set: the run key is still unique.
+        let mut tx = nodes[1].db.begin().await.expect("begin");
+        let again = nodes[1]
+            .insert(
+                &mut tx,
+                NewJob::new("test.tick", &"payload"),
+                Some(key.as_str()),
+            )
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(again, None, "a second job for the same run is refused");
+        assert_eq!(count(nodes[1].db.clone()).await, 1);
+
+        for node in &nodes {
+            node.db.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// An unchanged expression keeps the stored next run (restarts neither
+    /// skip nor repeat one); a changed one replaces it at once.
+    #[tokio::test]
+    async fn registering_a_schedule_again_keeps_or_replaces_its_next_run() {
+        let (url, dir) = fresh_db().await;
+        let db = Db::connect(&url, &DatabaseConfig::default())
+            .await
+            .expect("connect");
+        let next = || async {
+            with_conn!(db, |conn| {
+                sqlx::query_as::<_, (String, i64)>(
+                    "SELECT expression, next_run_at FROM job_schedules WHERE name = 'test.s'",
+                )
+                .fetch_one(conn)
+                .await
+            })
+            .expect("row")
+        };
+        let now = Utc::now();
+        store::upsert_schedule(&db, "test.s", "0 0 * * *", 1_000, now)
+            .await
+            .expect("insert");
+        store::upsert_schedule(&db, "test.s", "0 0 * * *", 2_000, now)
+            .await
+            .expect("same expression");
+        assert_eq!(next().await, ("0 0 * * *".into(), 1_000));
+        store::upsert_schedule(&db, "test.s", "*/5 * * * *", 3_000, now)
+            .await
+            .expect("changed expression");
+        assert_eq!(next().await, ("*/5 * * * *".into(), 3_000));
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn state_names_round_trip_and_match_serde() {

@@ -5,13 +5,18 @@
 //! only updates the job while it is still `running` with the attempt number
 //! it claimed. A worker that lost its lease (its node stalled, another node
 //! claimed the job) therefore cannot overwrite the newer attempt's state.
+//!
+//! On PostgreSQL, whatever makes a job claimable now (an enqueue, a job
+//! handed back at shutdown) also sends `NOTIFY basalt_jobs`, in the same
+//! transaction: PostgreSQL delivers it only when that transaction commits, so
+//! no node is woken for a job it cannot see yet (see `listener.rs`).
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{JobRecord, JobState};
-use crate::db::{Backend, Db, Tx};
+use crate::db::{Backend, Db, Pool, Tx};
 use crate::{with_conn, with_tx};
 
 /// The columns every read returns, in [`JobRow`] order.
@@ -79,7 +84,17 @@ pub(super) struct Claimed {
     /// This attempt's number (1 for the first run); the fencing token.
     pub attempt: i32,
     pub max_attempts: i32,
+    /// When it became due (unix ms): its wait is measured from here.
+    pub run_at_ms: i64,
 }
+
+/// The channel of the wake-up notifications; the payload is the job's kind.
+macro_rules! channel {
+    () => {
+        "basalt_jobs"
+    };
+}
+pub(super) const CHANNEL: &str = channel!();
 
 /// A new row for [`insert`].
 pub(super) struct Insert<'a> {
@@ -89,23 +104,88 @@ pub(super) struct Insert<'a> {
     pub max_attempts: i32,
     pub run_at_ms: i64,
     pub now: DateTime<Utc>,
+    /// At most one job may carry a given key (recurring runs); `None` for
+    /// ordinary jobs.
+    pub dedup_key: Option<&'a str>,
 }
 
-pub(super) async fn insert(tx: &mut Tx, job: &Insert<'_>) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, \
-             created_at, updated_at) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)",
+/// The insert, plus the wake-up notification, which PostgreSQL sends when
+/// the transaction commits (and not at all if it rolls back, or if the key
+/// was taken and nothing was inserted).
+const INSERT_POSTGRES: &str = concat!(
+    "WITH job AS (INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, \
+     created_at, updated_at, dedup_key) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7) \
+     ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING RETURNING kind) \
+     SELECT pg_notify('",
+    channel!(),
+    "', kind) FROM job"
+);
+
+const INSERT_SQLITE: &str = "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, \
+     run_at, created_at, updated_at, dedup_key) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7) \
+     ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING";
+
+/// Inserts the job; `false` when its dedup key was taken (nothing inserted).
+pub(super) async fn insert(tx: &mut Tx, job: &Insert<'_>) -> Result<bool, sqlx::Error> {
+    let sql = match tx {
+        Tx::Sqlite(_) => INSERT_SQLITE,
+        Tx::Postgres(_) => INSERT_POSTGRES,
+    };
+    let n: u64 = with_tx!(tx, |conn| {
+        sqlx::query(sql)
+            .bind(job.id)
+            .bind(job.kind)
+            .bind(Json(job.payload))
+            .bind(job.max_attempts)
+            .bind(job.run_at_ms)
+            .bind(job.now)
+            .bind(job.dedup_key)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// On PostgreSQL, wakes every node's idle workers for a job of `kind` that
+/// has just become claimable outside [`insert`]. Nothing on SQLite.
+pub(super) async fn notify(db: &Db, kind: &str) -> Result<(), sqlx::Error> {
+    if let Pool::Postgres(pool) = db.pool() {
+        sqlx::query(concat!("SELECT pg_notify('", channel!(), "', $1)"))
+            .bind(kind)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The earliest time (unix ms) at which a job may become claimable: the
+/// next queued job's `run_at` or the next running job's lease expiry. Idle
+/// workers sleep until then (at most the poll interval), so scheduled jobs,
+/// retries and crashed workers' jobs start on time without fast polling.
+pub(super) async fn next_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_scalar(
+            "SELECT MIN(due) FROM (\
+             SELECT MIN(run_at) AS due FROM jobs WHERE state = 'queued' \
+             UNION ALL \
+             SELECT MIN(locked_until) AS due FROM jobs WHERE state = 'running') AS next",
         )
-        .bind(job.id)
-        .bind(job.kind)
-        .bind(Json(job.payload))
-        .bind(job.max_attempts)
-        .bind(job.run_at_ms)
-        .bind(job.now)
-        .execute(conn)
+        .fetch_one(conn)
         .await
-        .map(|_| ())
+    })
+}
+
+/// How many jobs are in each state that stays small (not `succeeded`, which
+/// grows with history and would make this query ever more expensive).
+pub(super) async fn depth(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as(
+            "SELECT state, COUNT(*) FROM jobs \
+             WHERE state IN ('queued', 'running', 'dead') GROUP BY state",
+        )
+        .fetch_all(conn)
+        .await
     })
 }
 
@@ -120,7 +200,7 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', attempts = atte
          WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
          ORDER BY run_at, id LIMIT 1 \
          FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, payload, attempts, max_attempts";
+     RETURNING id, kind, payload, attempts, max_attempts, run_at";
 
 /// SQLite has one writer at a time: the claim runs inside `BEGIN IMMEDIATE`,
 /// which already excludes every other claimer, so no row locks are needed.
@@ -131,7 +211,7 @@ const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', attempts = attemp
      WHERE id = (SELECT id FROM jobs \
          WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
          ORDER BY run_at, id LIMIT 1) \
-     RETURNING id, kind, payload, attempts, max_attempts";
+     RETURNING id, kind, payload, attempts, max_attempts, run_at";
 
 pub(super) async fn claim(
     db: &Db,
@@ -143,7 +223,7 @@ pub(super) async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
     };
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, String, Json<serde_json::Value>, i32, i32)> =
+    let row: Option<(Uuid, String, Json<serde_json::Value>, i32, i32, i64)> =
         with_tx!(&mut tx, |conn| {
             sqlx::query_as(sql)
                 .bind(lease_until_ms)
@@ -153,15 +233,16 @@ pub(super) async fn claim(
                 .await
         })?;
     tx.commit().await?;
-    Ok(
-        row.map(|(id, kind, payload, attempt, max_attempts)| Claimed {
+    Ok(row.map(
+        |(id, kind, payload, attempt, max_attempts, run_at_ms)| Claimed {
             id,
             kind,
             payload: payload.0,
             attempt,
             max_attempts,
-        }),
-    )
+            run_at_ms,
+        },
+    ))
 }
 
 /// Renews a running job's lease; `false` when this attempt no longer owns it.
@@ -259,7 +340,7 @@ pub(super) async fn bury(
 }
 
 /// Returns a job interrupted by shutdown to the queue, due now, without
-/// counting the interrupted attempt.
+/// counting the interrupted attempt, and wakes other nodes for it.
 pub(super) async fn release(
     db: &Db,
     job: &Claimed,
@@ -279,6 +360,9 @@ pub(super) async fn release(
         .await
         .map(|done| done.rows_affected())
     })?;
+    if n == 1 {
+        notify(db, &job.kind).await?;
+    }
     Ok(n == 1)
 }
 
@@ -322,4 +406,67 @@ pub(super) async fn get(db: &Db, id: Uuid) -> Result<Option<JobRecord>, sqlx::Er
         .await
     })?;
     row.map(JobRecord::try_from).transpose()
+}
+
+/// Registers a recurring schedule, or updates its expression. An unchanged
+/// expression keeps the stored `next_run_at` (a restart neither skips nor
+/// repeats a run); a changed one takes effect at once, from `next_run_at_ms`.
+pub(super) async fn upsert_schedule(
+    db: &Db,
+    name: &str,
+    expression: &str,
+    next_run_at_ms: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query(
+            "INSERT INTO job_schedules (name, expression, next_run_at, updated_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET expression = excluded.expression, \
+             next_run_at = excluded.next_run_at, updated_at = excluded.updated_at \
+             WHERE job_schedules.expression <> excluded.expression",
+        )
+        .bind(name)
+        .bind(expression)
+        .bind(next_run_at_ms)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Every stored schedule's name and `next_run_at` (unix ms).
+pub(super) async fn schedule_times(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as("SELECT name, next_run_at FROM job_schedules")
+            .fetch_all(conn)
+            .await
+    })
+}
+
+/// Claims the run of schedule `name` due at `due_ms` by moving its
+/// `next_run_at` on to `next_ms`: a compare-and-set on the old value, so of
+/// several nodes trying at once exactly one sees `true`.
+pub(super) async fn advance_schedule(
+    tx: &mut Tx,
+    name: &str,
+    due_ms: i64,
+    next_ms: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let n: u64 = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE job_schedules SET next_run_at = $1, last_run_at = $2, updated_at = $3 \
+             WHERE name = $4 AND next_run_at = $2",
+        )
+        .bind(next_ms)
+        .bind(due_ms)
+        .bind(now)
+        .bind(name)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
+    Ok(n == 1)
 }

@@ -1,7 +1,8 @@
 //! Worker tasks: claim a due job, run its handler, record the outcome, repeat.
 
 use std::any::Any;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -14,7 +15,7 @@ use crate::config::JobsConfig;
 
 /// What the workers are asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     /// Claim and run jobs.
     Running,
     /// Claim nothing new; finish the jobs in hand.
@@ -52,15 +53,23 @@ impl std::fmt::Debug for Workers {
 
 impl Workers {
     /// Spawns `queue`'s configured number of workers on the current Tokio
-    /// runtime.
+    /// runtime and, when there is at least one, the node's helpers: the
+    /// wake-up listener (PostgreSQL), the scheduler of recurring jobs, and
+    /// the queue-depth gauge. All of them stop with the workers.
     pub(super) fn spawn(queue: &JobQueue) -> Self {
         let (phase, _) = watch::channel(Phase::Running);
         let mut tasks = JoinSet::new();
         for _ in 0..queue.config.workers {
             tasks.spawn(work(queue.clone(), phase.subscribe()));
         }
-        if !tasks.is_empty() {
-            tracing::debug!(workers = tasks.len(), "job workers started");
+        if queue.config.workers > 0 {
+            tasks.spawn(super::listener::listen(queue.clone(), phase.subscribe()));
+            tasks.spawn(super::schedule::run(queue.clone(), phase.subscribe()));
+            tasks.spawn(super::metrics::refresh_depth(
+                queue.clone(),
+                phase.subscribe(),
+            ));
+            tracing::debug!(workers = queue.config.workers, "job workers started");
         }
         Self { tasks, phase }
     }
@@ -96,31 +105,54 @@ async fn join_all(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// One worker: claims jobs back to back while there are due ones, otherwise
-/// sleeps until the poll interval passes or a local enqueue wakes it.
+/// The shortest nap of an idle worker, so that a job another worker is just
+/// claiming (and that therefore still looks due) does not make it spin.
+const MIN_NAP: Duration = Duration::from_millis(5);
+
+/// One worker: claims jobs back to back while there are due ones; otherwise
+/// sleeps until a wake-up (a new job), the next job's due time or lease
+/// expiry, or at most the poll interval.
 async fn work(queue: JobQueue, mut phase: watch::Receiver<Phase>) {
     let poll = Duration::from_millis(queue.config.poll_interval_ms);
     loop {
         if *phase.borrow_and_update() != Phase::Running {
             return;
         }
-        let idle = match run_one(&queue, &mut phase).await {
-            Ok(ran) => !ran,
+        let nap = match run_one(&queue, &mut phase).await {
+            Ok(true) => continue,
+            Ok(false) => match store::next_due(&queue.db).await {
+                Ok(Some(due)) => until(due).min(poll).max(MIN_NAP),
+                Ok(None) => poll,
+                Err(error) => {
+                    tracing::warn!(error = %error, "job queue: database error");
+                    poll
+                }
+            },
             Err(error) => {
                 // The database is unreachable or refused: try again after
                 // the poll interval rather than spinning.
                 tracing::warn!(error = %error, "job queue: database error");
-                true
+                poll
             }
         };
-        if idle {
-            tokio::select! {
-                changed = phase.changed() => if changed.is_err() { return },
-                () = queue.wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
-            }
+        queue.idle.fetch_add(1, Ordering::Relaxed);
+        let stop = tokio::select! {
+            changed = phase.changed() => changed.is_err(),
+            () = queue.wake.notified() => false,
+            () = tokio::time::sleep(nap) => false,
+        };
+        queue.idle.fetch_sub(1, Ordering::Relaxed);
+        if stop {
+            return;
         }
     }
+}
+
+/// From now until the unix millisecond `at_ms`, plus one millisecond so that
+/// the time has really passed at the precision times are stored in.
+fn until(at_ms: i64) -> Duration {
+    let ms = at_ms.saturating_sub(Utc::now().timestamp_millis()).max(0);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX).saturating_add(1))
 }
 
 /// How one attempt ended.
@@ -143,6 +175,11 @@ async fn run_one(
     let Some(job) = store::claim(&queue.db, now, millis_after(now, lease)).await? else {
         return Ok(false);
     };
+    queue.pass_on_wake_up();
+    let waited_ms = Utc::now().timestamp_millis().saturating_sub(job.run_at_ms);
+    queue
+        .metrics
+        .observe_wait(&job.kind, waited_ms as f64 / 1000.0);
     let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
 
     if job.attempt > job.max_attempts {
@@ -154,11 +191,14 @@ async fn run_one(
         return Ok(true);
     }
 
+    let started = Instant::now();
     let outcome = execute(queue, &job, lease, phase, &span).await;
+    let ran = started.elapsed().as_secs_f64();
     let now = Utc::now();
     let recorded = match outcome {
         Outcome::Succeeded => {
             tracing::debug!(parent: &span, "job succeeded");
+            queue.metrics.observe_run(&job.kind, "succeeded", ran);
             store::succeed(&queue.db, &job, now).await?
         }
         Outcome::Failed(error) => {
@@ -166,8 +206,10 @@ async fn run_one(
             let last = job.attempt >= job.max_attempts;
             if matches!(error, JobError::Permanent(_)) || last {
                 tracing::error!(parent: &span, error = %message, "job is dead");
+                queue.metrics.observe_run(&job.kind, "dead", ran);
                 store::bury(&queue.db, &job, job.attempt, &message, now).await?
             } else {
+                queue.metrics.observe_run(&job.kind, "failed", ran);
                 let attempt = u32::try_from(job.attempt).unwrap_or(1);
                 let delay = backoff(&queue.config, attempt, random());
                 let run_at = millis_after(now, delay);
@@ -185,9 +227,13 @@ async fn run_one(
                 parent: &span,
                 "job interrupted by shutdown; returned to the queue"
             );
+            queue.metrics.observe_run(&job.kind, "interrupted", ran);
             store::release(&queue.db, &job, now).await?
         }
-        Outcome::LeaseLost => true,
+        Outcome::LeaseLost => {
+            queue.metrics.observe_run(&job.kind, "lease_lost", ran);
+            true
+        }
     };
     if !recorded {
         // Our lease expired (this node stalled) and another worker claimed

@@ -5,17 +5,14 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn cache_count(metrics: &str, result: &str) -> f64 {
+/// Lookups with `result`, summed over the layers that answered.
+pub fn cache_count(metrics: &str, result: &str) -> f64 {
     metrics
         .lines()
-        .find(|l| {
-            l.starts_with(&format!(
-                "basalt_cache_lookups_total{{result=\"{result}\"}}"
-            ))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .filter(|l| l.starts_with(&format!("basalt_cache_lookups_total{{result=\"{result}\"")))
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The blog module: the RealWorld API and what Basalt adds to it.
 
 mod articles;
-mod caching;
+pub mod caching;
 mod feeds;
 mod social;
 

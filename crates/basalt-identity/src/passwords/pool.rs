@@ -1,0 +1,159 @@
+//! A small pool of dedicated threads for password hashing, at a lower OS
+//! scheduling priority than the threads that serve requests.
+//!
+//! Why not tokio's blocking pool: its threads run at normal priority, so
+//! during a sign-in storm every core is busy with a 15 ms Argon2id hash and a
+//! cheap request waits a scheduler time slice for a core (measured: the p99 of
+//! a read went from 0.6 ms idle to 4.5 ms in a storm; `BENCHMARKS.md`). A
+//! hashing thread at [`HashPriority::Idle`] yields its core as soon as a
+//! request thread wakes, so reads keep their idle latency and the hashes use
+//! every cycle left over. Lowering one's own priority needs no privilege.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+/// The OS scheduling priority of the password hashing threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashPriority {
+    /// Linux `SCHED_IDLE`: hashes run only on CPU time that request handling
+    /// does not want. Reads stay fast during a sign-in storm; on a machine
+    /// saturated by other work, sign-ins slow down first.
+    #[default]
+    Idle,
+    /// Normal scheduling at nice 19: almost as yielding as `idle`, with a
+    /// larger guaranteed share of a busy CPU.
+    Low,
+    /// The priority of the rest of the process.
+    Normal,
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs closures on `threads` dedicated threads. Dropping the last clone of
+/// the pool lets its threads finish their current job and exit.
+pub(super) struct HashPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HashPool {
+    /// Starts the threads. Failing to lower the priority is logged and the
+    /// thread carries on at normal priority: slower reads beat no sign-ins.
+    pub(super) fn start(threads: usize, priority: HashPriority) -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("basalt-hash-{index}"))
+                .spawn(move || {
+                    lower_priority(priority);
+                    loop {
+                        // Hold the lock only while waiting for the next job.
+                        let job = {
+                            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
+                            receiver.recv()
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking hash must not shrink the pool; the
+                        // caller sees its reply channel closed instead.
+                        let _ = catch_unwind(AssertUnwindSafe(job));
+                    }
+                })?;
+        }
+        Ok(Self { jobs: sender })
+    }
+
+    /// Runs `work` on a pool thread and waits for its result without
+    /// blocking the async runtime. `Err` if the work panicked.
+    pub(super) async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone away; the work is done either way.
+            let _ = reply.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+        result
+            .await
+            .map_err(|_| anyhow::anyhow!("password hashing panicked"))
+    }
+}
+
+fn lower_priority(priority: HashPriority) {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let policy = match priority {
+        HashPriority::Normal => return,
+        HashPriority::Idle => NormalThreadSchedulePolicy::Idle,
+        HashPriority::Low => NormalThreadSchedulePolicy::Other,
+    };
+    // `Min` is nice 19 under `Other`, and the only valid value under `Idle`.
+    let result = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(policy),
+    );
+    if let Err(error) = result {
+        tracing::warn!(
+            ?priority,
+            ?error,
+            "could not lower the priority of a password hashing thread; it runs at normal priority"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_work_and_survives_a_panic() {
+        let pool = HashPool::start(1, HashPriority::Idle).expect("pool starts");
+        assert_eq!(pool.run(|| 6 * 7).await.expect("work runs"), 42);
+        let panicked = pool.run(|| -> u32 { panic!("boom") }).await;
+        assert!(panicked.is_err());
+        // The single thread is still there to take the next job.
+        assert_eq!(pool.run(|| 1).await.expect("pool still works"), 1);
+    }
+
+    /// Reads the scheduling policy of the thread the work runs on, from
+    /// /proc, as the kernel sees it.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn threads_run_at_the_configured_priority() {
+        fn policy_and_nice() -> (String, String) {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+            // Fields after the `(comm)`: state is 3rd overall; nice is 19th,
+            // policy is 41st (see proc(5)).
+            let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            (fields[41 - 3].to_owned(), fields[19 - 3].to_owned())
+        }
+        const SCHED_OTHER: &str = "0";
+        const SCHED_IDLE: &str = "5";
+        let idle = HashPool::start(1, HashPriority::Idle).expect("pool");
+        assert_eq!(idle.run(policy_and_nice).await.expect("runs").0, SCHED_IDLE);
+        let low = HashPool::start(1, HashPriority::Low).expect("pool");
+        assert_eq!(
+            low.run(policy_and_nice).await.expect("runs"),
+            (SCHED_OTHER.to_owned(), "19".to_owned())
+        );
+        let normal = HashPool::start(1, HashPriority::Normal).expect("pool");
+        assert_eq!(
+            normal.run(policy_and_nice).await.expect("runs").0,
+            SCHED_OTHER
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! The RabbitMQ adapter (`BASALT_AMQP_URL`).
+//!
+//! Topology, declared by every node (publishers too, so that no event is
+//! published before its queues exist): a durable topic exchange
+//! `{prefix}.events`; per consumer, a durable queue `{prefix}.{consumer}`
+//! bound to each kind it wants. Messages are persistent and published with
+//! publisher confirms and the `mandatory` flag: the relay marks an event
+//! published only when the broker has confirmed it and routed it to a queue.
+//!
+//! Every node consumes every consumer's queue; RabbitMQ gives each message to
+//! one of them (competing consumers), which acknowledges it after the effect
+//! has committed. A node that dies before acknowledging leaves the message to
+//! be redelivered to another, and the inbox skips what was already done.
+//! Connections that drop are re-made with back-off; meanwhile events wait in
+//! the outbox (nothing is lost, `basalt_outbox_lag_seconds` grows).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use prometheus_client::metrics::gauge::Gauge;
+use secrecy::ExposeSecret as _;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::bus::Bus;
+use super::{Consumer, Delivered, Event, deliver};
+use crate::config::AmqpUrl;
+use crate::db::Db;
+
+/// Longest wait for a confirm or a connection before the batch is retried.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unacknowledged messages a node takes per consumer queue at once.
+const PREFETCH: u16 = 16;
+
+/// The RabbitMQ bus: publishing side, plus the consumer tasks it spawns.
+pub(super) struct RabbitBus {
+    shared: Arc<Shared>,
+    /// The publishing channel, made on first use and after a failure.
+    publisher: Mutex<Option<(Connection, Channel)>>,
+}
+
+struct Shared {
+    url: AmqpUrl,
+    prefix: String,
+    consumers: Vec<Arc<Consumer>>,
+    db: Db,
+    broker_up: Gauge,
+}
+
+impl RabbitBus {
+    pub(super) fn new(
+        url: AmqpUrl,
+        prefix: String,
+        consumers: Vec<Arc<Consumer>>,
+        db: Db,
+        broker_up: Gauge,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                url,
+                prefix,
+                consumers,
+                db,
+                broker_up,
+            }),
+            publisher: Mutex::new(None),
+        }
+    }
+
+    /// One task per consumer, each with its own connection, reconnecting
+    /// until `stopped`.
+    pub(super) fn spawn_consumers(&self, tasks: &mut JoinSet<()>, stopped: watch::Receiver<bool>) {
+        for consumer in &self.shared.consumers {
+            tasks.spawn(consume_forever(
+                Arc::clone(&self.shared),
+                Arc::clone(consumer),
+                stopped.clone(),
+            ));
+        }
+    }
+
+    async fn publish_batch(&self, batch: &[Event]) -> anyhow::Result<HashSet<Uuid>> {
+        let mut publisher = self.publisher.lock().await;
+        if publisher
+            .as_ref()
+            .is_none_or(|(conn, _)| !conn.status().connected())
+        {
+            *publisher = None;
+            let conn = self.shared.connect().await?;
+            let channel = conn.create_channel().await?;
+            self.shared.declare_topology(&channel).await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            *publisher = Some((conn, channel));
+        }
+        let Some((_, channel)) = publisher.as_ref() else {
+            anyhow::bail!("no publishing channel");
+        };
+        let exchange = self.shared.exchange();
+        let mut confirms = Vec::with_capacity(batch.len());
+        for event in batch {
+            let body = serde_json::to_vec(event)?;
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2) // persistent
+                .with_content_type("application/json".into())
+                .with_message_id(event.id.to_string().into())
+                .with_type(event.kind.clone().into());
+            let confirm = channel
+                .basic_publish(
+                    exchange.clone().into(),
+                    event.kind.clone().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &body,
+                    properties,
+                )
+                .await?;
+            confirms.push((event.id, confirm));
+        }
+        let mut published = HashSet::new();
+        for ((id, confirm), event) in confirms.into_iter().zip(batch) {
+            let confirmation = tokio::time::timeout(BROKER_TIMEOUT, confirm).await??;
+            // An unroutable message comes back. That is fine for a kind no
+            // consumer of ours wants (nobody listens, so nothing is lost),
+            // and a failure for one that a consumer does want.
+            let wanted = self.shared.consumers.iter().any(|c| c.wants(&event.kind));
+            if confirmation.is_ack() && (confirmation.take_message().is_none() || !wanted) {
+                published.insert(id);
+            }
+        }
+        Ok(published)
+    }
+}
+
+impl Bus for RabbitBus {
+    fn publish<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, HashSet<Uuid>> {
+        Box::pin(async move {
+            match self.publish_batch(batch).await {
+                Ok(published) => {
+                    self.shared.broker_up.set(1);
+                    published
+                }
+                Err(error) => {
+                    if self.shared.broker_up.get() != 0 {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "RabbitMQ unavailable: events wait in the outbox"
+                        );
+                    }
+                    self.shared.broker_up.set(0);
+                    *self.publisher.lock().await = None;
+                    HashSet::new()
+                }
+            }
+        })
+    }
+}
+
+impl Shared {
+    fn exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    fn queue(&self, consumer: &Consumer) -> String {
+        format!("{}.{}", self.prefix, consumer.name)
+    }
+
+    async fn connect(&self) -> anyhow::Result<Connection> {
+        let connect =
+            Connection::connect(self.url.0.expose_secret(), ConnectionProperties::default());
+        Ok(tokio::time::timeout(BROKER_TIMEOUT, connect).await??)
+    }
+
+    /// Declares the exchange, and every consumer's queue and bindings.
+    async fn declare_topology(&self, channel: &Channel) -> anyhow::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                self.exchange().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        for consumer in &self.consumers {
+            let queue = self.queue(consumer);
+            channel
+                .queue_declare(
+                    queue.clone().into(),
+                    QueueDeclareOptions::durable(),
+                    FieldTable::default(),
+                )
+                .await?;
+            for kind in &consumer.kinds {
+                channel
+                    .queue_bind(
+                        queue.clone().into(),
+                        self.exchange().into(),
+                        kind.clone().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn consume_forever(
+    shared: Arc<Shared>,
+    consumer: Arc<Consumer>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_millis(200);
+    while !*stopped.borrow() {
+        let outcome = tokio::select! {
+            outcome = consume(&shared, &consumer) => outcome,
+            _ = stopped.changed() => return,
+        };
+        if let Err(error) = outcome {
+            tracing::debug!(
+                consumer = consumer.name,
+                error = format!("{error:#}"),
+                "event consumer reconnecting"
+            );
+        } else {
+            delay = Duration::from_millis(200);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stopped.changed() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Consumes until the connection fails.
+async fn consume(shared: &Shared, consumer: &Consumer) -> anyhow::Result<()> {
+    let conn = shared.connect().await?;
+    let channel = conn.create_channel().await?;
+    shared.declare_topology(&channel).await?;
+    channel
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            shared.queue(consumer).into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        let event: Event = match serde_json::from_slice(&delivery.data) {
+            Ok(event) => event,
+            Err(error) => {
+                // Not ours or corrupt: requeueing would loop forever.
+                tracing::error!(consumer = consumer.name, %error, "dropping a message that is not an event");
+                delivery.nack(BasicNackOptions::default()).await?;
+                continue;
+            }
+        };
+        match deliver(&shared.db, consumer, &event).await {
+            Ok(Delivered::Processed | Delivered::Duplicate) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    consumer = consumer.name,
+                    event = %event.id,
+                    kind = event.kind,
+                    error = format!("{error:#}"),
+                    "event consumer failed; the event will be delivered again"
+                );
+                // A short pause so that a persistent failure does not spin.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await?;
+            }
+        }
+    }
+    anyhow::bail!("the consumer was cancelled")
+}
