@@ -83,6 +83,11 @@ impl IntoResponse for BlogError {
                 IdentityError::RateLimited(decision) => too_many_requests(decision),
                 other => other.into_response(),
             },
+            // Overload, not a fault: 503, as the platform's own errors do.
+            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => {
+                tracing::warn!("database pool exhausted");
+                body(StatusCode::SERVICE_UNAVAILABLE, "database is unavailable")
+            }
             Self::Database(e) => Self::Internal(e.into()).into_response(),
             Self::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");

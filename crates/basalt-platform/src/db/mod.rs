@@ -71,17 +71,37 @@ pub enum Conn {
 /// Dropped without [`Tx::commit`], it rolls back.
 #[derive(Debug)]
 pub enum Tx {
-    /// SQLite transaction (`BEGIN IMMEDIATE`).
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite transaction (`BEGIN IMMEDIATE`), holding this process's writer turn.
+    Sqlite(SqliteTx),
     /// PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// An SQLite write transaction and the writer turn it holds (see [`Db::begin`]).
+#[derive(Debug)]
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = Transaction<'static, Sqlite>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Tx {
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
+            Self::Sqlite(tx) => tx.tx.commit().await,
             Self::Postgres(tx) => tx.commit().await,
         }
     }
@@ -105,7 +125,19 @@ pub struct PoolStats {
 pub struct Db {
     pool: Pool,
     waiting: Arc<AtomicI64>,
+    /// SQLite has one writer at a time. Writers of this process take turns
+    /// here, in order, before they take a connection and the database's
+    /// lock, instead of each holding a pool connection while SQLite's busy
+    /// handler sleeps and retries: under a burst of writes that wasted the
+    /// pool and starved some writers past the busy timeout.
+    writer_turn: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// How long a writer waits for its turn before going ahead anyway, leaving it
+/// to SQLite's busy handler: a task that begins a transaction while already
+/// holding one is then refused by SQLite, as before, instead of waiting on
+/// itself forever.
+const WRITER_TURN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connecting failed; the message never contains the password.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +200,7 @@ impl Db {
         Ok(Self {
             pool,
             waiting: Arc::new(AtomicI64::new(0)),
+            writer_turn: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -199,7 +232,14 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let _waiting = WaitGuard::new(&self.waiting);
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => {
+                let turn = Arc::clone(&self.writer_turn).lock_owned();
+                let turn = tokio::time::timeout(WRITER_TURN_TIMEOUT, turn).await.ok();
+                Tx::Sqlite(SqliteTx {
+                    tx: p.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: turn,
+                })
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -314,7 +354,7 @@ macro_rules! with_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
             $crate::db::Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
+                let $conn = &mut ***tx;
                 $body
             }
             $crate::db::Tx::Postgres(tx) => {
