@@ -285,11 +285,18 @@ async fn relay(events: Events, bus: Arc<dyn Bus>, mut stopped: watch::Receiver<b
     while !*stopped.borrow() {
         let now = Utc::now().timestamp_millis();
         let claim_until = now + i64::try_from(CLAIM_FOR.as_millis()).unwrap_or(30_000);
-        let batch = match store::claim(&inner.db, now, claim_until, inner.config.batch_size).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(%error, "outbox relay: cannot claim events");
-                Vec::new()
+        // A read first: the claim is a write, and on SQLite an idle relay
+        // would otherwise take the database's write lock four times a second.
+        let pending = update_backlog_metrics(&events).await.unwrap_or(1);
+        let batch = if pending == 0 {
+            Vec::new()
+        } else {
+            match store::claim(&inner.db, now, claim_until, inner.config.batch_size).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox relay: cannot claim events");
+                    Vec::new()
+                }
             }
         };
         let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= inner.config.batch_size;
@@ -322,7 +329,9 @@ async fn relay(events: Events, bus: Arc<dyn Bus>, mut stopped: watch::Receiver<b
         if full && failures == 0 {
             continue;
         }
-        update_backlog_metrics(&events).await;
+        if !batch.is_empty() {
+            update_backlog_metrics(&events).await;
+        }
         // Back off while the bus refuses; otherwise wait for work.
         let pause = if failures > 0 {
             (idle * 2u32.saturating_pow(failures.min(5))).min(Duration::from_secs(5))
@@ -337,12 +346,13 @@ async fn relay(events: Events, bus: Arc<dyn Bus>, mut stopped: watch::Receiver<b
     }
 }
 
-async fn update_backlog_metrics(events: &Events) {
-    if let Ok((pending, oldest)) = store::backlog(&events.inner.db).await {
-        let metrics = &events.inner.metrics;
-        metrics.outbox_pending.set(pending);
-        let lag_ms = oldest.map_or(0, |t| (Utc::now().timestamp_millis() - t).max(0));
-        #[allow(clippy::cast_precision_loss)]
-        metrics.outbox_lag_seconds.set(lag_ms as f64 / 1000.0);
-    }
+/// Refreshes the backlog gauges; returns the number of unpublished events.
+async fn update_backlog_metrics(events: &Events) -> Option<i64> {
+    let (pending, oldest) = store::backlog(&events.inner.db).await.ok()?;
+    let metrics = &events.inner.metrics;
+    metrics.outbox_pending.set(pending);
+    let lag_ms = oldest.map_or(0, |t| (Utc::now().timestamp_millis() - t).max(0));
+    #[allow(clippy::cast_precision_loss)]
+    metrics.outbox_lag_seconds.set(lag_ms as f64 / 1000.0);
+    Some(pending)
 }
