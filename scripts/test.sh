@@ -8,10 +8,16 @@
 #      bus), then on the distributed one (PostgreSQL, Redis, RabbitMQ);
 #   4. runs the official RealWorld API collection (newman) against the real
 #      binary, on both stacks;
-#   5. stops and removes the servers, whatever happened.
+#   5. runs the cluster proof, scripts/cluster-test.sh (three nodes behind
+#      the shipped nginx configuration, with servers of its own);
+#   6. stops and removes the servers, whatever happened.
 # Usage: bash scripts/test.sh   (CI: .ci/run calls exactly this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
+# shellcheck source=scripts/lib/redis.sh
+source scripts/lib/redis.sh
 # shellcheck source=scripts/lib/rabbitmq.sh
 source scripts/lib/rabbitmq.sh
 
@@ -26,14 +32,6 @@ apt_install() {
     # empty post-invoke hook keeps a multi-package install working.
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@"
-}
-
-pg_bindir() {
-    local dir
-    for dir in /usr/lib/postgresql/*/bin; do
-        [ -x "$dir/pg_ctl" ] && [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
-    done
-    return 1
 }
 
 free_port() {
@@ -56,16 +54,6 @@ fi
 
 PG_DIR=$(mktemp -d /tmp/basalt-pg.XXXXXX)
 PG_PORT=$(free_port 55432)
-# initdb refuses to run as root; run the cluster as the unprivileged
-# `postgres` user the package creates (or as ourselves when not root).
-if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
-    chown postgres "$PG_DIR"
-    PG_AS=(runuser -u postgres --)
-else
-    PG_AS=()
-fi
-
 REDIS_DIR=$(mktemp -d /tmp/basalt-redis.XXXXXX)
 RABBITMQ_DIR=$(mktemp -d /tmp/basalt-rabbitmq.XXXXXX)
 EPMD_WAS_RUNNING=$(pgrep -x epmd >/dev/null && echo yes || echo no)
@@ -74,19 +62,15 @@ stop_servers() {
     rm -rf "$RABBITMQ_DIR"
     # The Erlang port mapper the broker started, unless it was there before.
     [ "$EPMD_WAS_RUNNING" = yes ] || pkill -x epmd 2>/dev/null || true
-    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    pg_stop "$PG_DIR"
     rm -rf "$PG_DIR"
-    [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    redis_stop "$REDIS_DIR"
     rm -rf "$REDIS_DIR"
 }
 trap stop_servers EXIT
 
 log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
-"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
-# Durability off: a throw-away cluster for tests only, much faster.
-"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null || { cat "$PG_DIR/server.log"; exit 1; }
+pg_start "$PG_DIR" "$PG_PORT"
 export PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
 # --- Redis (the Redis tests also start private servers of their own) ---------
@@ -96,12 +80,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 REDIS_PORT=$(free_port 56379)
 log "starting Redis $(redis-server --version | awk '{print $3}' | tr -d v=) on 127.0.0.1:$REDIS_PORT"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR"
-for _ in $(seq 1 50); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+redis_start "$REDIS_DIR" "$REDIS_PORT"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
 # --- RabbitMQ ------------------------------------------------------------------
@@ -208,4 +187,8 @@ RW_DB="basalt_realworld_$$"
 run_realworld SQLite ""
 run_realworld "PostgreSQL, Redis and RabbitMQ" "postgres://postgres@127.0.0.1:$PG_PORT/$RW_DB" "$REDIS_URL" "$AMQP_URL"
 
-log "all checks passed on both stacks: SQLite embedded, and PostgreSQL with Redis and RabbitMQ"
+# --- the cluster proof: three nodes behind the shipped nginx configuration ----
+log "cluster test (three nodes behind nginx, PostgreSQL, Redis, RabbitMQ)"
+BASALT_BIN="$BASALT_BIN" bash scripts/cluster-test.sh
+
+log "all checks passed: both stacks (SQLite embedded; PostgreSQL with Redis and RabbitMQ) and the cluster"

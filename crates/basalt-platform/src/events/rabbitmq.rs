@@ -4,8 +4,9 @@
 //! published before its queues exist): a durable topic exchange
 //! `{prefix}.events`; per consumer, a durable queue `{prefix}.{consumer}`
 //! bound to each kind it wants. Messages are persistent and published with
-//! publisher confirms and the `mandatory` flag: the relay marks an event
-//! published only when the broker has confirmed it and routed it to a queue.
+//! publisher confirms, and with the `mandatory` flag when a consumer wants
+//! their kind: the relay marks an event published only when the broker has
+//! confirmed it and, if it is wanted, routed it to a queue.
 //!
 //! Every node consumes every consumer's queue; RabbitMQ gives each message to
 //! one of them (competing consumers), which acknowledges it after the effect
@@ -110,6 +111,9 @@ impl RabbitBus {
         let exchange = self.shared.exchange();
         let mut confirms = Vec::with_capacity(batch.len());
         for event in batch {
+            // `mandatory` (return it if no queue takes it) only for kinds a
+            // consumer of ours wants: others legitimately go nowhere.
+            let wanted = self.shared.consumers.iter().any(|c| c.wants(&event.kind));
             let body = serde_json::to_vec(event)?;
             let properties = BasicProperties::default()
                 .with_delivery_mode(2) // persistent
@@ -121,7 +125,7 @@ impl RabbitBus {
                     exchange.clone().into(),
                     event.kind.clone().into(),
                     BasicPublishOptions {
-                        mandatory: true,
+                        mandatory: wanted,
                         ..BasicPublishOptions::default()
                     },
                     &body,
@@ -131,13 +135,10 @@ impl RabbitBus {
             confirms.push((event.id, confirm));
         }
         let mut published = HashSet::new();
-        for ((id, confirm), event) in confirms.into_iter().zip(batch) {
+        for (id, confirm) in confirms {
             let confirmation = tokio::time::timeout(BROKER_TIMEOUT, confirm).await??;
-            // An unroutable message comes back. That is fine for a kind no
-            // consumer of ours wants (nobody listens, so nothing is lost),
-            // and a failure for one that a consumer does want.
-            let wanted = self.shared.consumers.iter().any(|c| c.wants(&event.kind));
-            if confirmation.is_ack() && (confirmation.take_message().is_none() || !wanted) {
+            // Acknowledged, and not returned as unroutable.
+            if confirmation.is_ack() && confirmation.take_message().is_none() {
                 published.insert(id);
             }
         }
