@@ -241,60 +241,47 @@ impl Default for EventsConfig {
     }
 }
 
-/// A RabbitMQ URL; secret because it holds a password.
-#[derive(Clone)]
-pub struct AmqpUrl(pub SecretString);
+/// Defines a newtype for a URL that may hold a password: printed and
+/// serialised (`config print`) with the password replaced.
+macro_rules! secret_url {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(pub SecretString);
 
-impl fmt::Debug for AmqpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url_password(self.0.expose_secret()))
-    }
+        impl $name {
+            /// The URL with any password replaced, safe to print.
+            pub fn redacted(&self) -> String {
+                redact_url_password(self.0.expose_secret())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.redacted())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.redacted())
+            }
+        }
+    };
 }
 
-impl Serialize for AmqpUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&redact_url_password(self.0.expose_secret()))
-    }
-}
-
-/// A Redis URL; secret because it may hold a password.
-#[derive(Clone)]
-pub struct RedisUrl(pub SecretString);
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url_password(self.0.expose_secret()))
-    }
-}
-
-impl Serialize for RedisUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&redact_url_password(self.0.expose_secret()))
-    }
-}
-
-/// An SMTP server URL; secret because it may hold a password.
-#[derive(Clone)]
-pub struct SmtpUrl(pub SecretString);
-
-impl fmt::Debug for SmtpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl SmtpUrl {
-    /// The URL with any password replaced, safe to print.
-    pub fn redacted(&self) -> String {
-        redact_url_password(self.0.expose_secret())
-    }
-}
-
-impl Serialize for SmtpUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.redacted())
-    }
-}
+secret_url!(
+    /// A RabbitMQ URL; secret because it holds a password.
+    AmqpUrl
+);
+secret_url!(
+    /// A Redis URL; secret because it may hold a password.
+    RedisUrl
+);
+secret_url!(
+    /// An SMTP server URL; secret because it may hold a password.
+    SmtpUrl
+);
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

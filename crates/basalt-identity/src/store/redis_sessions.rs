@@ -108,6 +108,16 @@ impl RedisSessionStore {
         self.redis.key(&format!("user-sessions:{user_id}"))
     }
 
+    /// The ids in a user's session set (some may have expired).
+    async fn session_ids(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
+        let mut conn = self.redis.connection();
+        let ids: Vec<String> = conn
+            .smembers(self.user_key(user_id))
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
     async fn remove(&self, id: Uuid, owner: Option<Uuid>) -> Result<bool> {
         let mut conn = self.redis.connection();
         let removed: i64 = self
@@ -274,13 +284,8 @@ impl SessionStore for RedisSessionStore {
 
     fn delete_all(&self, user_id: Uuid, keep: Option<Uuid>) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let mut conn = self.redis.connection();
-            let ids: Vec<String> = conn
-                .smembers(self.user_key(user_id))
-                .await
-                .map_err(unavailable)?;
             let mut removed = 0;
-            for id in ids.iter().filter_map(|id| id.parse::<Uuid>().ok()) {
+            for id in self.session_ids(user_id).await? {
                 if Some(id) != keep && self.remove(id, Some(user_id)).await? {
                     removed += 1;
                 }
@@ -297,12 +302,8 @@ impl SessionStore for RedisSessionStore {
     ) -> BoxFuture<'_, Result<Vec<SessionRow>>> {
         Box::pin(async move {
             let mut conn = self.redis.connection();
-            let ids: Vec<String> = conn
-                .smembers(self.user_key(user_id))
-                .await
-                .map_err(unavailable)?;
             let mut live = Vec::new();
-            for id in ids.iter().filter_map(|id| id.parse::<Uuid>().ok()) {
+            for id in self.session_ids(user_id).await? {
                 match self.load(id, now, idle_since).await? {
                     Some(row) => live.push(row),
                     None => {

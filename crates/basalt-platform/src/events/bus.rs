@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
-use super::{Consumer, Event, deliver};
+use super::{Consumer, Event, deliver, log_consumer_failure};
 use crate::db::Db;
 
 /// Where the relay hands events over.
@@ -37,13 +37,7 @@ impl Bus for InProcessBus {
                 let mut ok = true;
                 for consumer in self.consumers.iter().filter(|c| c.wants(&event.kind)) {
                     if let Err(error) = deliver(&self.db, consumer, event).await {
-                        tracing::warn!(
-                            consumer = consumer.name,
-                            event = %event.id,
-                            kind = event.kind,
-                            error = format!("{error:#}"),
-                            "event consumer failed; the event will be delivered again"
-                        );
+                        log_consumer_failure(consumer, event, &error);
                         ok = false;
                     }
                 }

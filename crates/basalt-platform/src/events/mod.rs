@@ -102,6 +102,17 @@ impl Consumer {
     }
 }
 
+/// Logs a consumer's failure; the event will be delivered again.
+pub(crate) fn log_consumer_failure(consumer: &Consumer, event: &Event, error: &anyhow::Error) {
+    tracing::warn!(
+        consumer = consumer.name,
+        event = %event.id,
+        kind = event.kind,
+        error = format!("{error:#}"),
+        "event consumer failed; the event will be delivered again"
+    );
+}
+
 /// What processing an event for one consumer came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivered {

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::bus::Bus;
-use super::{Consumer, Delivered, Event, deliver};
+use super::{Consumer, Delivered, Event, deliver, log_consumer_failure};
 use crate::config::AmqpUrl;
 use crate::db::Db;
 
@@ -284,13 +284,7 @@ async fn consume(shared: &Shared, consumer: &Consumer) -> anyhow::Result<()> {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
             Err(error) => {
-                tracing::warn!(
-                    consumer = consumer.name,
-                    event = %event.id,
-                    kind = event.kind,
-                    error = format!("{error:#}"),
-                    "event consumer failed; the event will be delivered again"
-                );
+                log_consumer_failure(consumer, &event, &error);
                 // A short pause so that a persistent failure does not spin.
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 delivery

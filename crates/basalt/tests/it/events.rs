@@ -8,9 +8,10 @@ use basalt_platform::with_conn;
 use basalt_testkit::TestApp;
 use basalt_testkit::smtp::{ReceivedMail, SmtpServer};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::identity::{PASSWORD, identity_app, new_identity};
+use crate::blog::sign_up;
+use crate::identity::identity_app;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -51,20 +52,11 @@ impl Member {
 }
 
 async fn join(app: &TestApp) -> Member {
-    let (email, username) = new_identity();
-    let r = app
-        .client
-        .post(app.url("/api/users"))
-        .json(&json!({ "user": { "email": email, "username": username, "password": PASSWORD } }))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let body: Value = r.json().await.expect("json");
+    let writer = sign_up(app).await;
     Member {
-        email,
-        username,
-        token: body["user"]["token"].as_str().expect("token").to_owned(),
+        email: writer.email,
+        username: writer.username,
+        token: writer.token,
     }
 }
 

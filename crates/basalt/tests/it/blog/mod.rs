@@ -13,6 +13,8 @@ use crate::identity::{PASSWORD, identity_app, new_identity};
 
 /// A RealWorld client: a signed-up user and their token.
 pub struct Writer {
+    /// Email address.
+    pub email: String,
     /// Username.
     pub username: String,
     /// Token for `Authorization: Token …`.
@@ -37,6 +39,7 @@ pub async fn sign_up(app: &TestApp) -> Writer {
     );
     let body: Value = r.json().await.expect("json");
     Writer {
+        email,
         username,
         token: body["user"]["token"].as_str().expect("token").to_owned(),
     }
