@@ -4,6 +4,7 @@ use basalt_platform::db::{Db, Tx, unique_violation};
 use basalt_platform::events::{Event, record_in};
 use basalt_platform::{with_conn, with_tx};
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 /// An article with the viewer's flags.
@@ -68,15 +69,108 @@ macro_rules! list_where {
     };
 }
 
-/// A page of articles, newest first, and the total matching.
-pub async fn list(
+/// One page of articles (no bodies), newest first, with the viewer's flags.
+///
+/// Each single filter has its own statement, written so that an index gives
+/// both the rows and their order and the scan stops after `limit + offset`
+/// rows: `(author_id, id)`, `(tag, article_id)` and the favourites' primary
+/// key `(user_id, article_id)` (ids are UUID v7, so id order is creation
+/// order). A generic `($n IS NULL OR …)` statement makes the planner scan
+/// every article for a rare tag or author; only combined filters use it.
+///
+/// Returns a boxed future: the statements make a large future, and the
+/// handlers that await it would grow with it (tests poll the server on a
+/// test thread's 2 MiB stack, and debug builds keep large temporaries).
+pub fn list<'a>(
+    db: &'a Db,
+    viewer: Option<Uuid>,
+    filter: &'a ArticleFilter,
+    limit: i64,
+    offset: i64,
+) -> BoxFuture<'a, Result<Vec<ArticleRow>, sqlx::Error>> {
+    Box::pin(list_unboxed(db, viewer, filter, limit, offset))
+}
+
+async fn list_unboxed(
     db: &Db,
     viewer: Option<Uuid>,
     filter: &ArticleFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<ArticleRow>, i64), sqlx::Error> {
-    let rows = with_conn!(db, |conn| {
+) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    // Every single-filter statement takes the same parameters: the viewer,
+    // a UUID key ($2) and a text key ($3), the unused one NULL.
+    let single: Option<(&'static str, Option<Uuid>, Option<&str>)> = match filter {
+        ArticleFilter {
+            author: None,
+            tag: None,
+            favorited_by: None,
+        } => Some((
+            concat!(
+                "SELECT ",
+                article_columns!("'' AS body"),
+                " FROM blog_articles a WHERE $2 IS NULL AND $3 IS NULL ORDER BY a.id DESC LIMIT $4 OFFSET $5"
+            ),
+            None,
+            None,
+        )),
+        ArticleFilter {
+            author: Some(author),
+            tag: None,
+            favorited_by: None,
+        } => Some((
+            concat!(
+                "SELECT ",
+                article_columns!("'' AS body"),
+                " FROM blog_articles a WHERE a.author_id = $2 AND $3 IS NULL \
+                 ORDER BY a.author_id DESC, a.id DESC LIMIT $4 OFFSET $5"
+            ),
+            Some(*author),
+            None,
+        )),
+        ArticleFilter {
+            author: None,
+            tag: Some(tag),
+            favorited_by: None,
+        } => Some((
+            concat!(
+                "SELECT ",
+                article_columns!("'' AS body"),
+                " FROM blog_article_tags t JOIN blog_articles a ON a.id = t.article_id \
+                 WHERE t.tag = $3 AND $2 IS NULL ORDER BY t.tag DESC, t.article_id DESC LIMIT $4 OFFSET $5"
+            ),
+            None,
+            Some(tag.as_str()),
+        )),
+        ArticleFilter {
+            author: None,
+            tag: None,
+            favorited_by: Some(user),
+        } => Some((
+            concat!(
+                "SELECT ",
+                article_columns!("'' AS body"),
+                " FROM blog_favorites fb JOIN blog_articles a ON a.id = fb.article_id \
+                 WHERE fb.user_id = $2 AND $3 IS NULL ORDER BY fb.user_id DESC, fb.article_id DESC LIMIT $4 OFFSET $5"
+            ),
+            Some(*user),
+            None,
+        )),
+        _ => None,
+    };
+    if let Some((sql, uuid_key, text_key)) = single {
+        return with_conn!(db, |conn| {
+            sqlx::query_as::<_, ArticleRow>(sql)
+                .bind(viewer)
+                .bind(uuid_key)
+                .bind(text_key)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(conn)
+                .await
+        });
+    }
+    with_conn!(db, |conn| {
         sqlx::query_as::<_, ArticleRow>(concat!(
             "SELECT ",
             article_columns!("'' AS body"),
@@ -92,11 +186,69 @@ pub async fn list(
         .bind(offset)
         .fetch_all(conn)
         .await
-    })?;
-    let total: i64 = with_conn!(db, |conn| {
+    })
+}
+
+/// How many articles match `filter` (RealWorld's `articlesCount`): an
+/// index-only count for a single filter, the generic form for combinations.
+/// Boxed, like [`list`].
+pub fn count<'a>(db: &'a Db, filter: &'a ArticleFilter) -> BoxFuture<'a, Result<i64, sqlx::Error>> {
+    Box::pin(count_unboxed(db, filter))
+}
+
+async fn count_unboxed(db: &Db, filter: &ArticleFilter) -> Result<i64, sqlx::Error> {
+    let single: Option<(&'static str, Option<Uuid>, Option<&str>)> = match filter {
+        ArticleFilter {
+            author: None,
+            tag: None,
+            favorited_by: None,
+        } => Some((
+            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles WHERE $1 IS NULL AND $2 IS NULL",
+            None,
+            None,
+        )),
+        ArticleFilter {
+            author: Some(author),
+            tag: None,
+            favorited_by: None,
+        } => Some((
+            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles WHERE author_id = $1 AND $2 IS NULL",
+            Some(*author),
+            None,
+        )),
+        ArticleFilter {
+            author: None,
+            tag: Some(tag),
+            favorited_by: None,
+        } => Some((
+            "SELECT CAST(count(*) AS BIGINT) FROM blog_article_tags WHERE tag = $2 AND $1 IS NULL",
+            None,
+            Some(tag.as_str()),
+        )),
+        ArticleFilter {
+            author: None,
+            tag: None,
+            favorited_by: Some(user),
+        } => Some((
+            "SELECT CAST(count(*) AS BIGINT) FROM blog_favorites WHERE user_id = $1 AND $2 IS NULL",
+            Some(*user),
+            None,
+        )),
+        _ => None,
+    };
+    if let Some((sql, uuid_key, text_key)) = single {
+        return with_conn!(db, |conn| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(uuid_key)
+                .bind(text_key)
+                .fetch_one(conn)
+                .await
+        });
+    }
+    with_conn!(db, |conn| {
         // `$1` (the viewer) is unused here but bound, so the filter clause keeps its numbers.
         sqlx::query_scalar(concat!(
-            "SELECT count(*) FROM blog_articles a ",
+            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles a ",
             list_where!()
         ))
         .bind(None::<Uuid>)
@@ -105,8 +257,7 @@ pub async fn list(
         .bind(filter.favorited_by)
         .fetch_one(conn)
         .await
-    })?;
-    Ok((rows, total))
+    })
 }
 
 /// The newest articles with their bodies, for the XML feeds.

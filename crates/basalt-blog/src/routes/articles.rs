@@ -168,10 +168,20 @@ pub async fn list_articles(
                     .map_or(nobody, |u| u.id),
             );
         }
-        let (rows, total) = store::list(&blog.db, viewer.id(), &filter, limit, offset).await?;
+        let rows = store::list(&blog.db, viewer.id(), &filter, limit, offset).await?;
+        // The total is the same for every viewer: cached under the same
+        // generation as the pages, so it is fresh after every write.
+        let filter_key =
+            serde_json::to_string(&(&q.tag, &q.author, &q.favorited)).unwrap_or_default();
+        let total = blog
+            .cached(&format!("count:{filter_key}"), async {
+                Ok::<_, BlogError>(store::count(&blog.db, &filter).await?)
+            })
+            .await?;
         Ok::<_, BlogError>(ArticlesResponse {
             articles: blog.articles(rows, false).await?,
-            articles_count: total,
+            articles_count: serde_json::from_slice(&total)
+                .map_err(|e| BlogError::Internal(e.into()))?,
         })
     };
     // Anonymous pages are the same for everyone, so they are cached; pages

@@ -230,6 +230,27 @@ async fn filters_and_paging_agree_with_the_total() {
         slug
     );
     assert_eq!(
+        get(format!("favorited={}", a.username)).await["articlesCount"],
+        1
+    );
+    // Each single filter has its own statement; paging through one keeps
+    // the newest-first order and the total.
+    let rust_page = get("tag=rust&limit=2&offset=1".into()).await;
+    assert_eq!(rust_page["articlesCount"], 5);
+    assert_eq!(rust_page["articles"][0]["title"], "A 3");
+    assert_eq!(rust_page["articles"][1]["title"], "A 2");
+    let author_page = get(format!("author={}&limit=1&offset=4", a.username)).await;
+    assert_eq!(author_page["articles"][0]["title"], "A 0");
+    // Combined filters use the generic statement.
+    assert_eq!(
+        get(format!("author={}&tag=go", b.username)).await["articlesCount"],
+        1
+    );
+    assert_eq!(
+        get(format!("author={}&tag=go", a.username)).await["articlesCount"],
+        0
+    );
+    assert_eq!(
         get("author=nobody-by-that-name".into()).await["articlesCount"],
         0
     );
