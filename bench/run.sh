@@ -99,18 +99,12 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$BENCH_DIR/out/$STAMP"
 mkdir -p "$OUT"
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
+# Helpers shared with bench/blog.sh (median, calc, fmt, field, CPU ticks,
+# waiting for a quiet machine, the machine's description, installing wrk).
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- tools ----
-if ! command -v wrk >/dev/null 2>&1; then
-    log "installing wrk with apt"
-    # -o DPkg::Post-Invoke:: keeps apt's cache intact on machines whose
-    # post-invoke hook deletes .deb files between dpkg runs.
-    if ! apt-get -o 'DPkg::Post-Invoke::=' install -y wrk >>"$OUT/apt.log" 2>&1; then
-        apt-get update >>"$OUT/apt.log" 2>&1
-        apt-get -o 'DPkg::Post-Invoke::=' install -y wrk >>"$OUT/apt.log" 2>&1 \
-            || die "cannot install wrk (see $OUT/apt.log)"
-    fi
-fi
+ensure_wrk
 for tool in curl awk getconf cargo rustc; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
@@ -154,86 +148,18 @@ log "building $SRC (release; several minutes the first time) -> $OUT/build.log"
     || die "build failed (see $OUT/build.log)"
 
 # -------------------------------------------------------------- helpers ----
-# Median of the numbers on stdin (one per line).
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# calc EXPR: floating-point arithmetic.
-calc() { awk "BEGIN { printf \"%.6g\\n\", $1 }"; }
-# fmt DECIMALS NUMBER
-fmt() { awk -v d="$1" -v x="$2" 'BEGIN { printf "%.*f", d, x }'; }
-# pct0 NUMBER: a CPU share as a whole percentage; the small negative values
-# that come from two clocks (per process and per machine) read as 0.
-pct0() { awk -v x="$1" 'BEGIN { printf "%.0f", (x < 0.5 ? 0 : x) }'; }
-# field FILE KEY: a value of the BENCH summary line printed by bench/wrk/common.lua.
-field() {
-    grep -m1 '^BENCH ' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
 # kv FILE KEY: a value of hash_cost's key=value output.
 kv() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2) }' "$1"; }
-# CPU clock ticks used so far by a process (user + system).
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# Whole machine, ticks so far: "busy steal total iowait" (busy = user, nice,
-# system, irq, softirq; steal = time the hypervisor gave to someone else;
-# iowait = idle while some task waited for the disk).
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $6 }' /proc/stat; }
 
-# Percentage of the machine busy over 2 s with work that is not the server's
-# (when nothing of ours runs, this is other people's builds and tests: the
-# measurements wait for it to calm down).
-background_busy() {
-    local b0 s0 t0 b1 s1 t1 p0=0 p1=0
-    [ -n "${SERVER_PID:-}" ] && p0=$(proc_ticks "$SERVER_PID")
-    read -r b0 s0 t0 _ < <(machine_ticks)
-    sleep 2
-    read -r b1 s1 t1 _ < <(machine_ticks)
-    [ -n "${SERVER_PID:-}" ] && p1=$(proc_ticks "$SERVER_PID")
-    calc "100 * ($b1 - $b0 - ($p1 - $p0)) / ($t1 - $t0)"
-}
-# The busiest process right now, for the log.
-busiest() {
-    top -bn2 -d1 -w 200 2>/dev/null \
-        | awk '/^top -/ { n++ } n == 2 && $1 ~ /^[0-9]+$/ { print $12, "(" $9 " % CPU)"; exit }' || true
-}
 QUIET_PCT=15        # "quiet" = at most this much of the machine busy
 QUIET_BUDGET=900    # seconds of waiting for quiet, in all; then measure anyway
 quiet_waited=0
-# wait_quiet LABEL: waits (bounded) until the machine is quiet; records the
-# background load seen just before the measurement LABEL.
-wait_quiet() {
-    local busy
-    while :; do
-        busy=$(background_busy)
-        awk -v b="$busy" -v q="$QUIET_PCT" 'BEGIN { exit !(b <= q) }' && break
-        if [ "$quiet_waited" -ge "$QUIET_BUDGET" ]; then
-            log "  machine $(fmt 0 "$busy") % busy before $1, waiting budget spent: measuring anyway"
-            break
-        fi
-        log "  machine $(fmt 0 "$busy") % busy (not ours; busiest: $(busiest)) before $1: waiting"
-        sleep 7
-        quiet_waited=$((quiet_waited + 10))
-    done
-    echo "$1 $busy" >>"$OUT/background.txt"
-}
 
 CLK_TCK=$(getconf CLK_TCK)
 CORES=$(nproc)
 
 # -------------------------------------------------------------- machine ----
-cpu_model=$(lscpu 2>/dev/null | awk -F: '/^Model name/ { sub(/^[ \t]+/, "", $2); print $2; exit }')
-[ -n "$cpu_model" ] || cpu_model=$(awk -F: '/^model name/ { sub(/^[ \t]+/, "", $2); print $2; exit }' /proc/cpuinfo)
-threads_per_core=$(lscpu 2>/dev/null | awk -F: '/^Thread\(s\) per core/ { gsub(/[ \t]/, "", $2); print $2; exit }')
-hypervisor=$(lscpu 2>/dev/null | awk -F: '/^Hypervisor vendor/ { sub(/^[ \t]+/, "", $2); print $2; exit }')
-mem_gib=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-kernel=$(uname -sr)
-rustc_version=$(rustc --version)
-wrk_version=$(wrk --version 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
-machine="$cpu_model; $CORES cores (nproc)"
-[ -n "$threads_per_core" ] && machine="$machine, $threads_per_core thread(s) per core"
-[ -n "$hypervisor" ] && machine="$machine, virtual machine ($hypervisor)"
-machine="$machine; $mem_gib GiB RAM; $kernel; $rustc_version; $wrk_version"
+machine=$(describe_machine)
 log "machine: $machine"
 
 # --------------------------------------------------------------- server ----
