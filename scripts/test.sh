@@ -129,7 +129,7 @@ echo "... and Redis, with keys of $prefixes apps"
 # ...and RabbitMQ: each app declares its own consumer queues.
 RABBITMQ_AS=(); [ "$(id -u)" -ne 0 ] || RABBITMQ_AS=(runuser -u rabbitmq --)
 queues=$("${RABBITMQ_AS[@]}" env HOME="$RABBITMQ_DIR" /usr/lib/rabbitmq/bin/rabbitmqctl \
-    -n "basalt-$(basename "$RABBITMQ_DIR")@localhost" list_queues -q name 2>/dev/null | grep -c '^test-' || true)
+    -n "$(rabbitmq_node "$RABBITMQ_DIR")" list_queues -q name 2>/dev/null | grep -c '^test-' || true)
 if [ "$queues" -lt 10 ]; then
     echo "expected the PostgreSQL pass to use RabbitMQ, found queues of $queues apps" >&2
     exit 1

@@ -11,9 +11,15 @@
 # Debian's rabbitmq-server runs the broker as the `rabbitmq` user, so DIR
 # must belong to that user when we are root.
 
+# The broker's Erlang node name for DIR: letters, digits, '-' and '_' only
+# (a dot, as in mktemp's names, stops Erlang distribution from starting).
+rabbitmq_node() {
+    echo "basalt-$(basename "$1" | tr -c 'A-Za-z0-9_\n-' '_')@localhost"
+}
+
 rabbitmq_env() {
     local dir=$1 port=$2 dist_port=$3
-    echo "RABBITMQ_NODENAME=basalt-$(basename "$dir")@localhost" \
+    echo "RABBITMQ_NODENAME=$(rabbitmq_node "$dir")" \
         "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1" \
         "RABBITMQ_NODE_PORT=$port" \
         "RABBITMQ_DIST_PORT=$dist_port" \
