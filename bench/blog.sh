@@ -389,13 +389,10 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 rss_split() { awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 
-pg_bindir() {
-    local dir
-    for dir in /usr/lib/postgresql/*/bin; do
-        [ -x "$dir/pg_ctl" ] && [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
-    done
-    return 1
-}
+# pg_bindir: where Debian's pg_ctl/initdb are (the cluster itself is started
+# below with the benchmark's own settings, not the tests' durability-off ones).
+# shellcheck source=scripts/lib/postgres.sh
+. "$BENCH_DIR/../scripts/lib/postgres.sh"
 free_port() {
     local port
     for port in $(seq "$1" $(($1 + 200))); do
