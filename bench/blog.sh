@@ -393,16 +393,8 @@ hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 # below with the benchmark's own settings, not the tests' durability-off ones).
 # shellcheck source=scripts/lib/postgres.sh
 . "$BENCH_DIR/../scripts/lib/postgres.sh"
-free_port() {
-    local port
-    for port in $(seq "$1" $(($1 + 200))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
+# shellcheck source=scripts/lib/ports.sh
+. "$BENCH_DIR/../scripts/lib/ports.sh"
 PG_SETTINGS="synchronous_commit=off"
 start_postgres() {
     if ! PG_BIN=$(pg_bindir); then
@@ -412,7 +404,7 @@ start_postgres() {
         PG_BIN=$(pg_bindir) || die "postgresql installed, but no pg_ctl found"
     fi
     PG_DIR=$(mktemp -d /tmp/basalt-blog-pg.XXXXXX)
-    PG_PORT=$(free_port 55432) || die "no free port for PostgreSQL"
+    alloc_port PG_PORT 25432 || die "no free port for PostgreSQL"
     # initdb refuses to run as root: run the cluster as `postgres` then.
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres

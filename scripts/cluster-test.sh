@@ -36,6 +36,8 @@ source scripts/lib/rabbitmq.sh
 source scripts/lib/postgres.sh
 # shellcheck source=scripts/lib/redis.sh
 source scripts/lib/redis.sh
+# shellcheck source=scripts/lib/ports.sh
+source scripts/lib/ports.sh
 
 PYTHON=/usr/bin/python3 # Debian's, which has aiosmtpd (the default may be pyenv's)
 LIMIT=20                # sign-ins per client address per minute (check 2)
@@ -52,23 +54,6 @@ apt_install() {
     # empty post-invoke hook keeps a multi-package install working.
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@"
-}
-
-# alloc_port VAR BASE: the first port from BASE that nothing listens on and
-# that this script has not handed out yet, into VAR.
-TAKEN=" "
-alloc_port() {
-    local port
-    for port in $(seq "$2" $(($2 + 500))); do
-        case "$TAKEN" in *" $port "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            TAKEN+="$port "
-            printf -v "$1" '%s' "$port"
-            return 0
-        fi
-    done
-    echo "no free port from $2" >&2
-    return 1
 }
 
 # wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it
@@ -176,34 +161,34 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- PostgreSQL, Redis, RabbitMQ, the SMTP sink ------------------------------------------
-alloc_port PG_PORT 56432
+alloc_port PG_PORT 26432
 log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
 pg_start "$W/pg" "$PG_PORT"
 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE basalt' >/dev/null
 
-alloc_port REDIS_PORT 56479
+alloc_port REDIS_PORT 26479
 log "starting Redis on 127.0.0.1:$REDIS_PORT"
 redis_start "$W/redis" "$REDIS_PORT"
 
-alloc_port AMQP_PORT 56672
-alloc_port AMQP_DIST_PORT 46672
-alloc_port EPMD_PORT 44369
+alloc_port AMQP_PORT 26672
+alloc_port AMQP_DIST_PORT 26172
+alloc_port EPMD_PORT 24369
 export ERL_EPMD_PORT=$EPMD_PORT
 log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT"
 rabbitmq_start "$W/rabbitmq" "$AMQP_PORT" "$AMQP_DIST_PORT"
 
-alloc_port SMTP_PORT 52525
+alloc_port SMTP_PORT 22525
 "$PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$W/mail" \
     >"$W/smtp.log" 2>&1 &
 SMTP_PID=$!
 wait_until 15 "the SMTP sink" port_open "$SMTP_PORT"
 
 # --- three Basalt nodes ---------------------------------------------------------------
-alloc_port GW_HTTP_PORT 58080
-alloc_port GW_PORT 58443
+alloc_port GW_HTTP_PORT 28080
+alloc_port GW_PORT 28443
 GATEWAY="https://127.0.0.1:$GW_PORT"
 NODE_PORT=("" "" "" "")
-for i in 1 2 3; do alloc_port "NODE_PORT[$i]" $((58080 + i * 10)); done
+for i in 1 2 3; do alloc_port "NODE_PORT[$i]" $((28080 + i * 10)); done
 
 start_node() { # start_node I: starts node I (again: same port, same folder)
     local i=$1

@@ -20,6 +20,8 @@ source scripts/lib/postgres.sh
 source scripts/lib/redis.sh
 # shellcheck source=scripts/lib/rabbitmq.sh
 source scripts/lib/rabbitmq.sh
+# shellcheck source=scripts/lib/ports.sh
+source scripts/lib/ports.sh
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -34,17 +36,6 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@"
 }
 
-free_port() {
-    local port
-    for port in $(seq "$1" $(($1 + 200))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
 # --- PostgreSQL -------------------------------------------------------------
 if ! PG_BIN=$(pg_bindir); then
     log "installing PostgreSQL"
@@ -53,7 +44,7 @@ if ! PG_BIN=$(pg_bindir); then
 fi
 
 PG_DIR=$(mktemp -d /tmp/basalt-pg.XXXXXX)
-PG_PORT=$(free_port 55432)
+alloc_port PG_PORT 25432
 REDIS_DIR=$(mktemp -d /tmp/basalt-redis.XXXXXX)
 RABBITMQ_DIR=$(mktemp -d /tmp/basalt-rabbitmq.XXXXXX)
 EPMD_WAS_RUNNING=$(pgrep -x epmd >/dev/null && echo yes || echo no)
@@ -78,7 +69,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     log "installing Redis"
     apt_install redis-server
 fi
-REDIS_PORT=$(free_port 56379)
+alloc_port REDIS_PORT 26379
 log "starting Redis $(redis-server --version | awk '{print $3}' | tr -d v=) on 127.0.0.1:$REDIS_PORT"
 redis_start "$REDIS_DIR" "$REDIS_PORT"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -88,9 +79,10 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
     log "installing RabbitMQ"
     apt_install rabbitmq-server
 fi
-RABBITMQ_PORT=$(free_port 55672)
+alloc_port RABBITMQ_PORT 25672
+alloc_port RABBITMQ_DIST_PORT 25172
 log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
-rabbitmq_start "$RABBITMQ_DIR" "$RABBITMQ_PORT" "$(free_port 45672)"
+rabbitmq_start "$RABBITMQ_DIR" "$RABBITMQ_PORT" "$RABBITMQ_DIST_PORT"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/%2f"
 
 # --- SMTP sink for the mail tests (started by basalt-testkit's smtp.rs) -------
@@ -157,7 +149,7 @@ BASALT_BIN="${CARGO_TARGET_DIR:-target}/debug/basalt"
 # Runs the collection against a fresh server on the given database URL.
 run_realworld() {
     local name=$1 database_url=$2 redis_url=${3:-} amqp_url=${4:-} port dir pid stamp status=0
-    port=$(free_port 18000)
+    alloc_port port 18000
     dir=$(mktemp -d /tmp/basalt-realworld.XXXXXX)
     [ -n "$database_url" ] || database_url="sqlite://$dir/basalt.db"
     env BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \

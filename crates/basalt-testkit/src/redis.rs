@@ -7,7 +7,7 @@
 //!   installed by `bash scripts/test.sh`) that a test may stop and restart:
 //!   outages cannot be rehearsed on the shared server.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,8 @@ pub fn shared_redis_url() -> Option<String> {
     std::env::var(REDIS_ENV).ok().filter(|s| !s.is_empty())
 }
 
-/// A private `redis-server` on a free loopback port, with persistence off;
-/// killed when dropped.
+/// A private `redis-server` on a free loopback port below the ephemeral range
+/// (see [`crate::ports`]), with persistence off; killed when dropped.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
@@ -28,15 +28,19 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server and waits until it accepts connections.
+    /// Starts a server and waits until it accepts connections (on another
+    /// port if a parallel test took the first one in the meantime).
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = Self { port, child: None };
-        server.restart();
-        server
+        for _ in 0..5 {
+            let mut server = Self {
+                port: crate::ports::restartable_port(),
+                child: None,
+            };
+            if server.try_start() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -54,6 +58,16 @@ impl RedisServer {
 
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "redis-server did not start again on port {}",
+            self.port
+        );
+    }
+
+    /// Starts the server; false when it exited instead of listening (its
+    /// port was taken).
+    fn try_start(&mut self) -> bool {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
@@ -62,10 +76,18 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (installed by `bash scripts/test.sh`)");
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        loop {
+            // Exited first: whoever answers on the port is not our server.
+            if !matches!(child.try_wait(), Ok(None)) {
+                self.child = None;
+                return false;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return true;
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }

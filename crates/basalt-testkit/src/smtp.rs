@@ -77,7 +77,7 @@ impl ReceivedMail {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

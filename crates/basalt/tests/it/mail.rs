@@ -8,7 +8,8 @@ use basalt_platform::config::SmtpUrl;
 use basalt_platform::jobs::{JobState, NewJob};
 use basalt_platform::mail::{Email, SEND_EMAIL_JOB, email_job};
 use basalt_testkit::TestApp;
-use basalt_testkit::smtp::{SmtpServer, free_port};
+use basalt_testkit::ports::restartable_port;
+use basalt_testkit::smtp::SmtpServer;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -82,7 +83,7 @@ async fn a_queued_email_is_delivered_over_smtp() {
 
 #[tokio::test]
 async fn mail_is_retried_while_the_smtp_server_is_down_and_delivered_when_it_is_back() {
-    let port = free_port();
+    let port = restartable_port();
     let app = mailing_app(Some(format!("smtp://127.0.0.1:{port}"))).await;
     let jobs = &app.platform.jobs;
     let workers = jobs.start();
