@@ -12,6 +12,7 @@ pub mod events;
 pub mod extract;
 pub mod feeds;
 pub mod model;
+pub mod pages;
 pub mod render;
 pub mod routes;
 pub mod service;

@@ -1,7 +1,7 @@
 //! The RealWorld JSON shapes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// RFC 3339 with milliseconds, always: the RealWorld clients expect a
@@ -26,7 +26,7 @@ pub struct User {
 }
 
 /// An author as seen by the viewer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Profile {
     /// Username.
     pub username: String,
@@ -38,8 +38,8 @@ pub struct Profile {
     pub following: bool,
 }
 
-/// An article.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// An article. Deserialized only from Basalt's own cached pages.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Article {
     /// Slug.

@@ -67,10 +67,18 @@ impl Blog {
         T: serde::Serialize,
         F: std::future::Future<Output = Result<T, BlogError>>,
     {
-        basalt_platform::cache::cached(&*self.cache, CACHE_NAMESPACE, key, CACHE_TTL, async {
+        self.cached_bytes(key, async {
             serde_json::to_vec(&compute.await?).map_err(|e| BlogError::Internal(e.into()))
         })
         .await
+    }
+
+    /// Like [`Blog::cached`], for bytes `compute` encodes itself.
+    pub async fn cached_bytes<F>(&self, key: &str, compute: F) -> Result<Vec<u8>, BlogError>
+    where
+        F: std::future::Future<Output = Result<Vec<u8>, BlogError>>,
+    {
+        basalt_platform::cache::cached(&*self.cache, CACHE_NAMESPACE, key, CACHE_TTL, compute).await
     }
 
     /// Makes every cached page stale, on every node; called after each

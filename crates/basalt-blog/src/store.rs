@@ -1,6 +1,8 @@
 //! The blog's SQL, each query written once for SQLite and PostgreSQL.
 
-use basalt_platform::db::{Db, Tx, unique_violation};
+use std::collections::HashSet;
+
+use basalt_platform::db::{Db, Tx, in_list, unique_violation};
 use basalt_platform::events::{Event, record_in};
 use basalt_platform::{with_conn, with_tx};
 use chrono::{DateTime, Utc};
@@ -571,6 +573,58 @@ pub async fn unfollow(db: &Db, follower: Uuid, followee: Uuid) -> Result<(), sql
             .map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// A viewer's flags over a page: which of its articles they favourited and
+/// which of its authors they follow.
+#[derive(Debug, Default)]
+pub struct ViewerFlags {
+    /// Favourited article ids.
+    pub favorited: HashSet<Uuid>,
+    /// Followed author ids.
+    pub following: HashSet<Uuid>,
+}
+
+/// `viewer`'s flags over `articles` and `authors`, in one statement (two
+/// primary-key range scans). Boxed, like [`list`].
+pub fn viewer_flags<'a>(
+    db: &'a Db,
+    viewer: Uuid,
+    articles: &'a [Uuid],
+    authors: &'a [Uuid],
+) -> BoxFuture<'a, Result<ViewerFlags, sqlx::Error>> {
+    Box::pin(async move {
+        if articles.is_empty() {
+            return Ok(ViewerFlags::default());
+        }
+        let mut authors = authors.to_vec();
+        authors.sort_unstable();
+        authors.dedup();
+        let (articles, authors) = (in_list::padded(articles), in_list::padded(&authors));
+        let sql = in_list::expand(
+            "SELECT CAST(1 AS BIGINT), article_id FROM blog_favorites WHERE user_id = $1 AND article_id IN ({list}) \
+             UNION ALL \
+             SELECT CAST(2 AS BIGINT), followee_id FROM blog_follows WHERE follower_id = $1 AND followee_id IN ({list})",
+            2,
+            &[articles.len(), authors.len()],
+        );
+        let rows: Vec<(i64, Uuid)> = with_conn!(db, |conn| {
+            let mut query = sqlx::query_as(sql).bind(viewer);
+            for id in articles.iter().chain(&authors) {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await
+        })?;
+        let mut flags = ViewerFlags::default();
+        for (kind, id) in rows {
+            if kind == 1 {
+                flags.favorited.insert(id);
+            } else {
+                flags.following.insert(id);
+            }
+        }
+        Ok(flags)
+    })
 }
 
 /// Whether `follower` follows `followee`.

@@ -62,7 +62,11 @@ impl App {
         );
         let (cache, rate_limiter, redis) = match &config.redis_url {
             None => (
-                Arc::new(InProcessCache::new(10_000, cache_lookups)) as Arc<dyn Cache>,
+                Arc::new(InProcessCache::new(
+                    10_000,
+                    crate::cache::DEFAULT_MAX_BYTES,
+                    cache_lookups,
+                )) as Arc<dyn Cache>,
                 Arc::new(InProcessRateLimiter::new()) as Arc<dyn RateLimiter>,
                 None,
             ),

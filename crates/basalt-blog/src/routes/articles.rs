@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::error::BlogError;
 use crate::extract::{RwJson, SignedIn, Viewer};
 use crate::model::Article;
+use crate::pages::{self, FlagIds};
 use crate::render::MAX_MARKDOWN_BYTES;
 use crate::service::Blog;
 use crate::slug::{slugify, with_suffix};
@@ -64,14 +65,14 @@ pub struct UpdateArticleBody {
 }
 
 /// `{"article": …}` out.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ArticleResponse {
     /// The article.
     pub article: Article,
 }
 
 /// A page of articles.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticlesResponse {
     /// The page (no bodies).
@@ -168,9 +169,9 @@ pub async fn list_articles(
                     .map_or(nobody, |u| u.id),
             );
         }
-        let rows = store::list(&blog.db, viewer.id(), &filter, limit, offset).await?;
-        // The total is the same for every viewer: cached under the same
-        // generation as the pages, so it is fresh after every write.
+        let rows = store::list(&blog.db, None, &filter, limit, offset).await?;
+        // The total is shared by every page of the filter: cached under the
+        // same generation as the pages, so it is fresh after every write.
         let filter_key =
             serde_json::to_string(&(&q.tag, &q.author, &q.favorited)).unwrap_or_default();
         let total = blog
@@ -178,21 +179,34 @@ pub async fn list_articles(
                 Ok::<_, BlogError>(store::count(&blog.db, &filter).await?)
             })
             .await?;
-        Ok::<_, BlogError>(ArticlesResponse {
+        let mut ids = FlagIds::default();
+        for row in &rows {
+            ids.push(row.id, row.author_id);
+        }
+        let page = ArticlesResponse {
             articles: blog.articles(rows, false).await?,
             articles_count: serde_json::from_slice(&total)
                 .map_err(|e| BlogError::Internal(e.into()))?,
-        })
+        };
+        Ok::<_, BlogError>((page, ids))
     };
-    // Anonymous pages are the same for everyone, so they are cached; pages
-    // with a viewer carry their `favorited`/`following` flags and are not.
-    if viewer.0.is_some() {
-        return Ok(Json(page.await?).into_response());
-    }
+    // One cached page for every viewer; see `pages`.
     let key = serde_json::to_string(&(&q.tag, &q.author, &q.favorited, limit, offset))
         .unwrap_or_default();
-    let bytes = blog.cached(&format!("articles:{key}"), page).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    let bytes = pages::for_viewer(
+        &blog,
+        viewer.id(),
+        &format!("articles:{key}"),
+        page,
+        |page: &mut ArticlesResponse| &mut page.articles,
+    )
+    .await?;
+    Ok(json_bytes(bytes))
+}
+
+/// A JSON response from bytes serialized already.
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
 /// Recent articles by authors the caller follows.
@@ -218,10 +232,26 @@ pub async fn get_article(
     State(blog): State<Blog>,
     viewer: Viewer,
     Path(slug): Path<String>,
-) -> Result<Json<ArticleResponse>, BlogError> {
-    Ok(Json(ArticleResponse {
-        article: blog.article(viewer.id(), &slug).await?,
-    }))
+) -> Result<Response, BlogError> {
+    // Cached like the lists (see `pages`); a missing article is not cached.
+    let article = async {
+        let row = store::by_slug(&blog.db, None, &slug)
+            .await?
+            .ok_or(BlogError::NotFound("article"))?;
+        let mut ids = FlagIds::default();
+        ids.push(row.id, row.author_id);
+        let article = blog.articles(vec![row], true).await?.remove(0);
+        Ok::<_, BlogError>((ArticleResponse { article }, ids))
+    };
+    let bytes = pages::for_viewer(
+        &blog,
+        viewer.id(),
+        &format!("article:{slug}"),
+        article,
+        |page: &mut ArticleResponse| std::slice::from_mut(&mut page.article),
+    )
+    .await?;
+    Ok(json_bytes(bytes))
 }
 
 fn required(field: &str, value: &str, max_chars: usize, errors: &mut Vec<(String, String)>) {

@@ -1,6 +1,6 @@
 //! The `identity_users` table.
 
-use basalt_platform::db::{Db, Tx};
+use basalt_platform::db::{Db, Tx, in_list};
 use basalt_platform::{with_conn, with_tx};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -94,26 +94,17 @@ pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRow>, sqlx::Erro
 
 /// Several accounts by id, in one round trip where the SQL allows it.
 pub async fn find_by_ids(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
-    match db.pool() {
-        // PostgreSQL binds the whole list as one uuid[] parameter.
-        basalt_platform::db::Pool::Postgres(pool) => {
-            sqlx::query_as::<_, UserRow>(select_user!("id = ANY($1)"))
-                .bind(ids)
-                .fetch_all(pool)
-                .await
-        }
-        // SQLite has no array parameter; it is in-process, so one indexed
-        // look-up per id costs microseconds.
-        basalt_platform::db::Pool::Sqlite(_) => {
-            let mut rows = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(row) = find_by_id(db, *id).await? {
-                    rows.push(row);
-                }
-            }
-            Ok(rows)
-        }
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
+    let sql = in_list::expand(select_user!("id IN ({list})"), 1, &[ids.len()]);
+    with_conn!(db, |conn| {
+        let mut query = sqlx::query_as::<_, UserRow>(sql);
+        for id in in_list::padded(ids) {
+            query = query.bind(id);
+        }
+        query.fetch_all(conn).await
+    })
 }
 
 /// By email, case-insensitively.

@@ -10,23 +10,54 @@ use prometheus_client::metrics::family::Family;
 
 use super::{Cache, CacheLabels};
 
-/// One node's cache, bounded in entries. Also the local layer of
-/// [`super::RedisCache`].
+/// Memory one node's cache may hold in values, by default.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// One node's cache, bounded in entries and in bytes. Also the local layer
+/// of [`super::RedisCache`].
 #[derive(Debug)]
 pub struct InProcessCache {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
     generations: Mutex<HashMap<String, u64>>,
     max_entries: usize,
+    max_bytes: usize,
     lookups: Family<CacheLabels, Counter>,
 }
 
+/// The values and the bytes they hold (keys and values).
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, (Vec<u8>, Instant)>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn retain(&mut self, mut keep: impl FnMut(&String, &Instant) -> bool) {
+        let mut bytes = self.bytes;
+        self.map.retain(|key, (value, expires)| {
+            let kept = keep(key, expires);
+            if !kept {
+                bytes -= key.len() + value.len();
+            }
+            kept
+        });
+        self.bytes = bytes;
+    }
+}
+
 impl InProcessCache {
-    /// A cache of at most `max_entries` values, counting hits and misses in `lookups`.
-    pub fn new(max_entries: usize, lookups: Family<CacheLabels, Counter>) -> Self {
+    /// A cache of at most `max_entries` values and `max_bytes` of keys and
+    /// values, counting hits and misses in `lookups`.
+    pub fn new(
+        max_entries: usize,
+        max_bytes: usize,
+        lookups: Family<CacheLabels, Counter>,
+    ) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             generations: Mutex::new(HashMap::new()),
             max_entries,
+            max_bytes,
             lookups,
         }
     }
@@ -35,6 +66,7 @@ impl InProcessCache {
     pub(super) fn lookup(&self, key: &str) -> Option<Vec<u8>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
+            .map
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(v, _)| v.clone())
@@ -42,16 +74,27 @@ impl InProcessCache {
 
     /// Stores `value` under `key` for `ttl`, evicting when full.
     pub(super) fn store(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let size = key.len() + value.len();
+        if size > self.max_bytes {
+            return;
+        }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= self.max_entries {
+        if let Some((old, _)) = entries.map.remove(key) {
+            entries.bytes -= key.len() + old.len();
+        }
+        let full = |e: &Entries| e.map.len() >= self.max_entries || e.bytes + size > self.max_bytes;
+        if full(&entries) {
             let now = Instant::now();
-            entries.retain(|_, (_, expires)| *expires > now);
+            entries.retain(|_, expires| *expires > now);
             // Still full: start over rather than track recency; a cache may forget.
-            if entries.len() >= self.max_entries {
-                entries.clear();
+            if full(&entries) {
+                *entries = Entries::default();
             }
         }
-        entries.insert(key.to_owned(), (value, Instant::now() + ttl));
+        entries.bytes += size;
+        entries
+            .map
+            .insert(key.to_owned(), (value, Instant::now() + ttl));
     }
 
     /// Drops the entries of `namespace` (keys `"{namespace}:…"`), to free
@@ -112,7 +155,7 @@ mod tests {
     use super::*;
 
     fn cache(max: usize) -> InProcessCache {
-        InProcessCache::new(max, Family::default())
+        InProcessCache::new(max, DEFAULT_MAX_BYTES, Family::default())
     }
 
     #[tokio::test]
@@ -146,7 +189,47 @@ mod tests {
         for i in 0..10 {
             c.store(&i.to_string(), vec![0], Duration::from_secs(60));
         }
-        assert!(c.entries.lock().expect("lock").len() <= 3);
+        assert!(c.entries.lock().expect("lock").map.len() <= 3);
         assert_eq!(c.lookup("9"), Some(vec![0]), "the newest entry is kept");
+    }
+
+    #[test]
+    fn stays_within_its_byte_budget() {
+        let c = InProcessCache::new(1000, 100, Family::default());
+        for i in 0..10 {
+            c.store(&format!("k{i}"), vec![0; 30], Duration::from_secs(60));
+            let entries = c.entries.lock().expect("lock");
+            let counted: usize = entries
+                .map
+                .iter()
+                .map(|(k, (v, _))| k.len() + v.len())
+                .sum();
+            assert_eq!(entries.bytes, counted, "the byte count is exact");
+            assert!(entries.bytes <= 100);
+        }
+        assert_eq!(
+            c.lookup("k9"),
+            Some(vec![0; 30]),
+            "the newest entry is kept"
+        );
+        c.store("k9", vec![1; 10], Duration::from_secs(60));
+        assert_eq!(
+            c.entries.lock().expect("lock").bytes,
+            12,
+            "a replaced value is not counted twice"
+        );
+        c.store("huge", vec![0; 200], Duration::from_secs(60));
+        assert_eq!(
+            c.lookup("huge"),
+            None,
+            "a value over the whole budget is not kept"
+        );
+        assert_eq!(c.lookup("k9"), Some(vec![1; 10]), "and evicts nothing");
+        c.drop_namespace("k9");
+        assert_eq!(
+            c.entries.lock().expect("lock").bytes,
+            12,
+            "other namespaces stay"
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-pub use in_process::InProcessCache;
+pub use in_process::{DEFAULT_MAX_BYTES, InProcessCache};
 pub use redis::RedisCache;
 
 /// Where cached values live.

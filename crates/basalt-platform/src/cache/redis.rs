@@ -85,7 +85,7 @@ impl RedisCache {
     ) -> Self {
         let shared = Arc::new(Shared {
             redis,
-            local: InProcessCache::new(max_local_entries, lookups),
+            local: InProcessCache::new(max_local_entries, super::DEFAULT_MAX_BYTES, lookups),
             pending: Mutex::new(HashSet::new()),
             generation_script: redis::Script::new(GENERATION_SCRIPT),
         });

@@ -10,6 +10,7 @@
 //! Where SQL itself differs (e.g. `FOR UPDATE SKIP LOCKED`), match on
 //! [`Db::backend`] and write the two statements side by side.
 
+pub mod in_list;
 mod migrations;
 
 use std::str::FromStr;
@@ -179,6 +180,7 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(acquire_timeout)
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .map_err(fail)?;
@@ -191,6 +193,10 @@ impl Db {
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(acquire_timeout)
+                    // sqlx pings every idle connection before lending it: one
+                    // more round trip per query. A broken connection fails
+                    // the query instead, and is dropped by the pool.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .map_err(fail)?;

@@ -185,3 +185,137 @@ async fn personal_flags_are_right_for_every_viewer() {
         (json!(false), json!(false))
     );
 }
+
+/// GET `path` (as `who`, or anonymously), which must answer 200 with JSON.
+async fn get_json(app: &TestApp, who: Option<&Writer>, path: String) -> Value {
+    let r = match who {
+        Some(w) => w
+            .req(app, Method::GET, &path)
+            .send()
+            .await
+            .expect("answered"),
+        None => app.get(&path).await,
+    };
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json::<Value>().await.expect("json")
+}
+
+/// `favorited` and `author.following` of each article on a signed-in page,
+/// by slug.
+fn flags_by_slug(page: &Value) -> std::collections::BTreeMap<String, (bool, bool)> {
+    page["articles"]
+        .as_array()
+        .expect("articles")
+        .iter()
+        .map(|a| {
+            (
+                a["slug"].as_str().expect("slug").to_owned(),
+                (
+                    a["favorited"].as_bool().expect("favorited"),
+                    a["author"]["following"].as_bool().expect("following"),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_in_readers_share_the_cached_pages_each_with_their_own_flags() {
+    let app = blog_app().await;
+    let (alice, bob, fan) = (
+        sign_up(&app).await,
+        sign_up(&app).await,
+        sign_up(&app).await,
+    );
+    let slug = |v: Value| v["slug"].as_str().expect("slug").to_owned();
+    let a1 = slug(alice.publish(&app, "Alice one", &[]).await);
+    let b1 = slug(bob.publish(&app, "Bob one", &[]).await);
+    let a2 = slug(alice.publish(&app, "Alice two", &[]).await);
+    let post = |path: String| fan.req(&app, Method::POST, &path).send();
+    post(format!("/api/articles/{b1}/favorite"))
+        .await
+        .expect("answered");
+    post(format!("/api/profiles/{}/follow", alice.username))
+        .await
+        .expect("answered");
+
+    let expected: std::collections::BTreeMap<_, _> = [
+        (a1.clone(), (false, true)),
+        (b1.clone(), (true, false)),
+        (a2.clone(), (false, true)),
+    ]
+    .into();
+    let _ = get_json(&app, None, "/api/articles".into()).await; // cached now
+    let before = app.get("/metrics").await.text().await.expect("metrics");
+    let page = get_json(&app, Some(&fan), "/api/articles".into()).await;
+    let after = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        cache_count(&after, "hit") > cache_count(&before, "hit"),
+        "the signed-in page came from the cache"
+    );
+    assert_eq!(flags_by_slug(&page), expected);
+    assert_eq!(page["articlesCount"], 3);
+    let anon = flags_by_slug(&get_json(&app, None, "/api/articles".into()).await);
+    assert!(anon.values().all(|f| *f == (false, false)), "{anon:?}");
+    let by_alice = flags_by_slug(&get_json(&app, Some(&alice), "/api/articles".into()).await);
+    assert!(
+        by_alice.values().all(|f| *f == (false, false)),
+        "{by_alice:?}"
+    );
+
+    // One article, cached too: the same flags, and the body with its HTML.
+    for (slug, flags) in &expected {
+        let path = format!("/api/articles/{slug}");
+        for _ in 0..2 {
+            let seen = get_json(&app, Some(&fan), path.clone()).await["article"].clone();
+            assert_eq!(
+                (
+                    seen["favorited"].as_bool(),
+                    seen["author"]["following"].as_bool()
+                ),
+                (Some(flags.0), Some(flags.1)),
+                "{slug}"
+            );
+            assert_eq!(seen["body"], "# Hello\n\nText.");
+            assert!(
+                seen["bodyHtml"]
+                    .as_str()
+                    .expect("html")
+                    .contains("<h1>Hello</h1>")
+            );
+            let anon = get_json(&app, None, path.clone()).await["article"].clone();
+            assert_eq!(
+                (
+                    anon["favorited"].clone(),
+                    anon["author"]["following"].clone()
+                ),
+                (json!(false), json!(false))
+            );
+        }
+    }
+
+    // A change of flags shows at once, on the list and on the article.
+    fan.req(
+        &app,
+        Method::DELETE,
+        &format!("/api/articles/{b1}/favorite"),
+    )
+    .send()
+    .await
+    .expect("answered");
+    fan.req(
+        &app,
+        Method::DELETE,
+        &format!("/api/profiles/{}/follow", alice.username),
+    )
+    .send()
+    .await
+    .expect("answered");
+    let page = flags_by_slug(&get_json(&app, Some(&fan), "/api/articles".into()).await);
+    assert!(page.values().all(|f| *f == (false, false)), "{page:?}");
+    let article = get_json(&app, Some(&fan), format!("/api/articles/{b1}")).await;
+    assert_eq!(article["article"]["favorited"], false);
+    assert_eq!(article["article"]["favoritesCount"], 0);
+    let missing = app.get("/api/articles/no-such-article").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
