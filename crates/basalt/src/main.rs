@@ -5,5 +5,27 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    release_large_blocks_at_once();
     basalt::cli::run(basalt::cli::Cli::parse())
 }
+
+/// Makes glibc's malloc serve every block of 128 KiB or more with its own
+/// mapping, unmapped as soon as it is freed.
+///
+/// By default glibc raises that threshold to the size of the largest block
+/// freed so far; after one Argon2 hash (19 MiB of working memory) such blocks
+/// come from per-thread arenas and stay resident after they are freed. A
+/// server that had signed a few dozen users in idled at about 300 MB. The
+/// hashing threads now keep their working memory while busy and free it when
+/// idle (`basalt_identity::passwords`), and this makes the freeing real.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_large_blocks_at_once() {
+    // SAFETY: mallopt only sets a malloc parameter; it is called before any
+    // other thread exists, and a failure (0) leaves glibc's default in place.
+    let applied = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    debug_assert_eq!(applied, 1, "mallopt(M_MMAP_THRESHOLD) refused");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_large_blocks_at_once() {}

@@ -18,15 +18,15 @@
 
 mod policy;
 mod pool;
+mod scratch;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, anyhow};
-use argon2::{
-    Algorithm, Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, PasswordHash, Version};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -253,14 +253,9 @@ impl Passwords {
     /// The policy is not checked here: call [`check_policy`] on new passwords.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.to_owned();
-        let hasher = self.argon2id();
-        self.run(move || {
-            hasher
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow!("password hashing failed: {e}"))
-        })
-        .await?
+        let params = self.inner.params.clone();
+        self.run(move || hash_argon2id(password.as_bytes(), &params))
+            .await?
     }
 
     /// Checks a password against a stored hash of any supported scheme.
@@ -303,15 +298,6 @@ impl Passwords {
         {
             tracing::warn!(error = %e, "dummy password verification failed");
         }
-    }
-
-    /// The hasher for new hashes: Argon2id, version 0x13, current parameters.
-    fn argon2id(&self) -> Argon2<'static> {
-        Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            self.inner.params.clone(),
-        )
     }
 
     /// Runs CPU-heavy work on the hashing threads once a permit is free.
@@ -382,10 +368,25 @@ fn verify_argon2(
     {
         return Err(fail(&"parameters exceed the verification limits"));
     }
-    // The hasher's own parameters are irrelevant: verification re-hashes with
-    // the algorithm, version and parameters recorded in the PHC string.
-    match Argon2::default().verify_password(password, &parsed) {
-        Ok(()) => {
+    // Verification re-hashes with the algorithm, version and parameters
+    // recorded in the PHC string, in this thread's reused working memory.
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| fail(&e))?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| fail(&e))?,
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(fail(&"no salt or no hash"));
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    scratch::with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, salt, &mut computed, blocks)
+    })
+    .map_err(|e| fail(&e))?;
+    // `Output`'s equality is constant-time.
+    match Output::new(&computed).map(|c| c == *expected) {
+        Ok(true) => {
             let current_version = u32::from(Version::V0x13);
             let up_to_date = parsed.algorithm == argon2::ARGON2ID_IDENT
                 && parsed.version == Some(current_version)
@@ -398,7 +399,7 @@ fn verify_argon2(
                     .is_some_and(|s| s.len() >= argon2::RECOMMENDED_SALT_LEN);
             Ok(Verification::matched(!up_to_date))
         }
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::NO_MATCH),
+        Ok(false) => Ok(Verification::NO_MATCH),
         Err(e) => Err(fail(&e)),
     }
 }
@@ -430,6 +431,7 @@ fn verify_scrypt(password: &[u8], stored_hash: &str) -> Result<Verification, Unu
     if memory > limits::SCRYPT_MAX_MEMORY_BYTES || params.p() > limits::SCRYPT_MAX_P {
         return Err(fail(&"parameters exceed the verification limits"));
     }
+    use scrypt::password_hash::PasswordVerifier as _;
     match scrypt::Scrypt::new().verify_password(password, &parsed) {
         Ok(()) => Ok(Verification::matched(true)),
         Err(scrypt::password_hash::Error::PasswordInvalid) => Ok(Verification::NO_MATCH),
@@ -439,10 +441,35 @@ fn verify_scrypt(password: &[u8], stored_hash: &str) -> Result<Verification, Unu
 
 /// One Argon2id computation with the current parameters, result discarded:
 /// the cost of verifying a current hash.
+/// A new Argon2id hash (version 0x13, `params`, a fresh 16-byte salt) as a
+/// PHC string, computed in this thread's reused working memory.
+fn hash_argon2id(password: &[u8], params: &argon2::Params) -> anyhow::Result<String> {
+    let fail = |e: &dyn fmt::Display| anyhow!("password hashing failed: {e}");
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    getrandom::fill(&mut salt).map_err(|e| fail(&e))?;
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    scratch::with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, &salt, &mut out, blocks)
+    })
+    .map_err(|e| fail(&e))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
 fn dummy_work(password: &[u8], current: &argon2::Params) {
     let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, current.clone());
     let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
-    if let Err(e) = hasher.hash_password_into(password, DUMMY_SALT, &mut out) {
+    let done = scratch::with_blocks(current.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, DUMMY_SALT, &mut out, blocks)
+    });
+    if let Err(e) = done {
         tracing::warn!(error = %e, "dummy password hashing failed");
     }
     std::hint::black_box(out);
@@ -452,7 +479,48 @@ fn dummy_work(password: &[u8], current: &argon2::Params) {
 mod tests {
     use std::time::{Duration, Instant};
 
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
     use super::*;
+
+    /// The hashes made in reused memory are the argon2 crate's own: each
+    /// side verifies the other's, and a wrong password matches neither.
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crate_both_ways() {
+        let passwords = fast();
+        let params = passwords.inner.params.clone();
+        let ours = passwords.hash("tr0ub4dor&3").await.expect("hashes");
+        let crate_hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let parsed = PasswordHash::new(&ours).expect("a PHC string");
+        assert!(
+            crate_hasher
+                .verify_password(b"tr0ub4dor&3", &parsed)
+                .is_ok()
+        );
+        assert!(
+            crate_hasher
+                .verify_password(b"tr0ub4dor&4", &parsed)
+                .is_err()
+        );
+        assert_eq!(
+            parsed.salt.map(|s| s.len()),
+            Some(argon2::RECOMMENDED_SALT_LEN)
+        );
+        let theirs = crate_hasher
+            .hash_password(b"correct horse")
+            .expect("hashes")
+            .to_string();
+        let verified = passwords
+            .verify("correct horse", &theirs)
+            .await
+            .expect("runs");
+        assert_eq!(verified, Verification::matched(false));
+        let wrong = passwords
+            .verify("correct horsf", &theirs)
+            .await
+            .expect("runs");
+        assert_eq!(wrong, Verification::NO_MATCH);
+    }
 
     /// Small parameters: fast tests, same code paths.
     fn fast_params() -> PasswordParams {

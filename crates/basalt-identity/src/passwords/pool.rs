@@ -9,9 +9,14 @@
 //! request thread wakes, so reads keep their idle latency and the hashes use
 //! every cycle left over. Lowering one's own priority needs no privilege.
 
+//!
+//! A thread that has been idle for [`RELEASE_AFTER`] frees its Argon2 working
+//! memory ([`super::scratch`]); a busy one reuses it from hash to hash.
+
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -34,38 +39,54 @@ pub enum HashPriority {
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// Runs closures on `threads` dedicated threads. Dropping the last clone of
-/// the pool lets its threads finish their current job and exit.
+/// How long a hashing thread stays idle before it frees its working memory.
+/// Sign-ins in a burst come closer together than this, so a storm reuses
+/// the memory from hash to hash.
+pub(super) const RELEASE_AFTER: Duration = Duration::from_secs(2);
+
+/// Runs closures on `threads` dedicated threads. Dropping the pool lets its
+/// threads finish the jobs queued and exit.
 pub(super) struct HashPool {
-    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// The queue, and a condition variable each idle thread waits on with its
+/// own timeout (a channel receiver shared behind a mutex would let only the
+/// thread holding it time out).
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    closed: bool,
 }
 
 impl HashPool {
     /// Starts the threads. Failing to lower the priority is logged and the
     /// thread carries on at normal priority: slower reads beat no sign-ins.
     pub(super) fn start(threads: usize, priority: HashPriority) -> anyhow::Result<Self> {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
         for index in 0..threads {
-            let receiver = Arc::clone(&receiver);
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name(format!("basalt-hash-{index}"))
                 .spawn(move || {
                     lower_priority(priority);
-                    loop {
-                        // Hold the lock only while waiting for the next job.
-                        let job = {
-                            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
-                            receiver.recv()
-                        };
-                        let Ok(job) = job else { return };
+                    while let Some(job) = shared.next_job() {
                         // A panicking hash must not shrink the pool; the
                         // caller sees its reply channel closed instead.
                         let _ = catch_unwind(AssertUnwindSafe(job));
                     }
+                    super::scratch::release();
                 })?;
         }
-        Ok(Self { jobs: sender })
+        Ok(Self { shared })
     }
 
     /// Runs `work` on a pool thread and waits for its result without
@@ -80,12 +101,52 @@ impl HashPool {
             // The caller may have gone away; the work is done either way.
             let _ = reply.send(work());
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+        {
+            let mut state = self.shared.lock();
+            anyhow::ensure!(!state.closed, "the password hashing threads have stopped");
+            state.jobs.push_back(job);
+        }
+        self.shared.wake.notify_one();
         result
             .await
             .map_err(|_| anyhow::anyhow!("password hashing panicked"))
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next job; `None` once the pool is closed and drained. Frees the
+    /// thread's working memory whenever it has waited [`RELEASE_AFTER`].
+    fn next_job(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            let (next, wait) = self
+                .wake
+                .wait_timeout(state, RELEASE_AFTER)
+                .unwrap_or_else(PoisonError::into_inner);
+            state = next;
+            if wait.timed_out() && state.jobs.is_empty() {
+                drop(state);
+                super::scratch::release();
+                state = self.lock();
+            }
+        }
     }
 }
 
@@ -126,6 +187,24 @@ mod tests {
         assert!(panicked.is_err());
         // The single thread is still there to take the next job.
         assert_eq!(pool.run(|| 1).await.expect("pool still works"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_thread_frees_its_working_memory() {
+        let pool = HashPool::start(1, HashPriority::Normal).expect("pool starts");
+        let held = pool
+            .run(|| {
+                super::super::scratch::with_blocks(64, |_| ());
+                super::super::scratch::held()
+            })
+            .await
+            .expect("runs");
+        assert_eq!(held, 64);
+        let kept = pool.run(super::super::scratch::held).await.expect("runs");
+        assert_eq!(kept, 64, "kept from job to job");
+        tokio::time::sleep(RELEASE_AFTER + Duration::from_millis(500)).await;
+        let after = pool.run(super::super::scratch::held).await.expect("runs");
+        assert_eq!(after, 0, "freed after {RELEASE_AFTER:?} idle");
     }
 
     /// Reads the scheduling policy of the thread the work runs on, from
