@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Basalt's benchmark harness. Scenario: the blog (RealWorld API) on a
-# realistic data set, on SQLite and on PostgreSQL.
+# realistic data set, on three stacks ("backends"):
+#   sqlite       the embedded default: SQLite, in-process cache, rate limits
+#                and event bus;
+#   postgres     PostgreSQL, with the same in-process adapters;
+#   distributed  PostgreSQL, Redis (cache, rate limits) and RabbitMQ (domain
+#                events), as each node of a cluster runs: compared with
+#                `postgres`, the cost per request of the distributed adapters.
 #
 #   bash bench/blog.sh [--reps N] [--duration SECS] [--warmup SECS]
-#                      [--connections N] [--sqlite-only | --postgres-only]
-#                      [--only SCENARIO,...] [--report FILE] [--worktree] [--small]
-#                      [--no-build] [--rerender DIR]
+#                      [--connections N] [--sqlite-only | --postgres-only |
+#                      --backends "B ..."] [--only SCENARIO,...] [--report FILE]
+#                      [--worktree] [--small] [--no-build] [--rerender DIR]
 #
-# Defaults: 3 repetitions of 10 s per scenario, wrk -t2 -c32, both backends,
-# every scenario, the committed code (HEAD, exported to a folder of its own;
-# --worktree measures the working tree instead, uncommitted edits included).
-# A full run takes about 25 minutes once the release build exists.
+# Defaults: 3 repetitions of 10 s per scenario, wrk -t2 -c32, the three
+# backends, every scenario, the committed code (HEAD, exported to a folder
+# of its own; --worktree measures the working tree instead, uncommitted
+# edits included). A full run takes about 35 minutes once the release build
+# exists.
 #
 # Scenarios (names for --only): ceiling (GET /healthz: constant JSON, no
 # database), tags, list (GET /api/articles, anonymous), list-tag (?tag= the
@@ -25,9 +32,10 @@
 #     builds `basalt` in release mode (CARGO_TARGET_DIR, default
 #     /work/target-bench) and, for the query analysis, a libsqlite3 from the
 #     same amalgamation the server bundles;
-#  2. PostgreSQL only: starts a throw-away cluster on 127.0.0.1 in a
-#     temporary folder (as the `postgres` user when run as root), stopped
-#     and removed at the end whatever happens;
+#  2. postgres and distributed: starts a throw-away cluster on 127.0.0.1 in
+#     a temporary folder (as the `postgres` user when run as root), stopped
+#     and removed at the end whatever happens; distributed: Redis and
+#     RabbitMQ too (scripts/lib/{redis,rabbitmq}.sh), likewise;
 #  3. `basalt migrate`, `basalt user create` (one real argon2id hash), then
 #     bench/seed/seed.py writes 10k users, 100k articles, tags, comments,
 #     favourites and follows straight into the database (timed), and
@@ -70,7 +78,8 @@ DURATION=10          # seconds per measurement
 WARMUP=3             # seconds of warm-up per scenario, once per backend
 THREADS=2
 CONNECTIONS=32
-BACKENDS="sqlite postgres"
+ALL_BACKENDS="sqlite postgres distributed"
+BACKENDS=$ALL_BACKENDS
 ONLY=""
 SOURCE="head"        # or "worktree"
 SMALL=no             # --small: a tenth of the data set, to try the harness out
@@ -103,6 +112,7 @@ while [ $# -gt 0 ]; do
         --connections) CONNECTIONS=${2:?}; shift 2 ;;
         --sqlite-only) BACKENDS=sqlite; shift ;;
         --postgres-only) BACKENDS=postgres; shift ;;
+        --backends) BACKENDS=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
         --report) REPORT=${2:?}; REPORT_GIVEN=yes; shift 2 ;;
         --worktree) SOURCE=worktree; shift ;;
@@ -118,6 +128,9 @@ done
 [[ "$WARMUP" =~ ^[0-9]+$ ]] && [ "$WARMUP" -ge 1 ] && [ "$WARMUP" -le 60 ] || die "--warmup must be 1..60 seconds"
 [[ "$CONNECTIONS" =~ ^[0-9]+$ ]] && [ "$CONNECTIONS" -ge "$THREADS" ] && [ "$CONNECTIONS" -le 1000 ] \
     || die "--connections must be $THREADS..1000"
+for b in $BACKENDS; do
+    [[ " $ALL_BACKENDS " == *" $b "* ]] || die "unknown backend $b (known: $ALL_BACKENDS)"
+done
 SCENARIOS=$ALL_SCENARIOS
 if [ -n "$ONLY" ]; then
     SCENARIOS=""
@@ -131,7 +144,7 @@ if [ -n "$ONLY" ]; then
 fi
 case "$REPORT" in /*) ;; *) REPORT="$PWD/$REPORT" ;; esac
 FULL_RUN=no
-[ "$BACKENDS" = "sqlite postgres" ] && [ "$SCENARIOS" = "$ALL_SCENARIOS" ] && [ "$SMALL" = no ] \
+[ "$BACKENDS" = "$ALL_BACKENDS" ] && [ "$SCENARIOS" = "$ALL_SCENARIOS" ] && [ "$SMALL" = no ] \
     && [ "$SOURCE" != prebuilt ] && FULL_RUN=yes
 SEED_SIZE=()
 [ "$SMALL" = yes ] && SEED_SIZE=(--users 1000 --articles 10000 --comments 20000 --favorites 5000 --follows 10000 --slugs 2000)
@@ -325,26 +338,64 @@ stop_postgres() {
     PG_DIR=""
     PG_PID=""
 }
+# Redis and RabbitMQ, for the distributed backend.
+BROKERS_DIR=""
+REDIS_PID=""
+RABBITMQ_PID=""
+EPMD_WAS_RUNNING=$(pgrep -x epmd >/dev/null && echo yes || echo no)
+start_brokers() {
+    command -v redis-server >/dev/null 2>&1 && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || {
+        log "installing Redis and RabbitMQ with apt"
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y \
+            redis-server rabbitmq-server; } >>"$OUT/apt.log" 2>&1 || die "cannot install them (see $OUT/apt.log)"
+    }
+    BROKERS_DIR=$(mktemp -d /tmp/basalt-blog-brokers.XXXXXX)
+    chmod 755 "$BROKERS_DIR" # RabbitMQ runs as its own user, in a folder inside
+    local redis_port amqp_port dist_port
+    alloc_port redis_port 26379 || die "no free port for Redis"
+    alloc_port amqp_port 25672 || die "no free port for RabbitMQ"
+    alloc_port dist_port 25172 || die "no free port for RabbitMQ's distribution"
+    redis_start "$BROKERS_DIR/redis" "$redis_port" || die "Redis did not start"
+    REDIS_PID=$(cat "$BROKERS_DIR/redis/redis.pid")
+    rabbitmq_start "$BROKERS_DIR/rabbitmq" "$amqp_port" "$dist_port" || die "RabbitMQ did not start"
+    RABBITMQ_PID=$(cat "$BROKERS_DIR/rabbitmq/broker.pid" 2>/dev/null || pgrep -f "beam.*$(rabbitmq_node "$BROKERS_DIR/rabbitmq")" | head -n1)
+    REDIS_URL="redis://127.0.0.1:$redis_port"
+    AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/%2f"
+    redis_version=$(redis-server --version | awk '{ print $3 }' | tr -d v=)
+    rabbitmq_version=$(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null | cut -d- -f1)
+    log "Redis $redis_version on 127.0.0.1:$redis_port (pid $REDIS_PID), RabbitMQ $rabbitmq_version on 127.0.0.1:$amqp_port (pid ${RABBITMQ_PID:-?})"
+}
+stop_brokers() {
+    [ -n "$BROKERS_DIR" ] || return 0
+    rabbitmq_stop "$BROKERS_DIR/rabbitmq"
+    [ "$EPMD_WAS_RUNNING" = yes ] || pkill -x epmd 2>/dev/null || true
+    redis_stop "$BROKERS_DIR/redis"
+    rm -rf "$BROKERS_DIR"
+    BROKERS_DIR="" REDIS_PID="" RABBITMQ_PID=""
+}
 cleanup() {
     local status=$?
     stop_server
     stop_postgres
+    stop_brokers
     rm -rf "$WORK"
     exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# CPU ticks of the PostgreSQL cluster so far: the postmaster, its live
-# children (connections, background workers) and its children that ended.
+# CPU ticks so far of the servers the backend talks to: the PostgreSQL
+# cluster (the postmaster, its live children and the children that ended)
+# and, for the distributed backend, Redis and RabbitMQ (its Erlang VM).
 pg_ticks() {
     if [ -z "$PG_PID" ]; then
         echo 0
         return
     fi
     # (Processes come and go meanwhile: cat's complaints are expected.)
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v p="$PG_PID" '
-        $1 == p { s += $14 + $15 + $16 + $17 } $4 == p { s += $14 + $15 } END { print s + 0 }'
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v p="$PG_PID" -v r="${REDIS_PID:-x}" -v q="${RABBITMQ_PID:-x}" '
+        $1 == p { s += $14 + $15 + $16 + $17 } $4 == p { s += $14 + $15 }
+        $1 == r || $1 == q { s += $14 + $15 + $16 + $17 } END { print s + 0 }'
 }
 # switches_snapshot FILE: "thread-id context-switches" of each of the
 # server's threads now.
@@ -393,6 +444,10 @@ hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 # below with the benchmark's own settings, not the tests' durability-off ones).
 # shellcheck source=scripts/lib/postgres.sh
 . "$BENCH_DIR/../scripts/lib/postgres.sh"
+# shellcheck source=scripts/lib/redis.sh
+. "$BENCH_DIR/../scripts/lib/redis.sh"
+# shellcheck source=scripts/lib/rabbitmq.sh
+. "$BENCH_DIR/../scripts/lib/rabbitmq.sh"
 # shellcheck source=scripts/lib/ports.sh
 . "$BENCH_DIR/../scripts/lib/ports.sh"
 PG_SETTINGS="synchronous_commit=off"
@@ -536,9 +591,13 @@ run_backend() {
         BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_IP_PER_MINUTE=1000000
         BASALT_IDENTITY__RATE_LIMITS__LOGIN_PER_ACCOUNT_PER_MINUTE=1000000
     )
-    if [ "$BACKEND" = postgres ]; then
+    if [ "$BACKEND" != sqlite ]; then
         start_postgres
         SERVER_ENV+=(BASALT_DATABASE_URL="$PG_URL")
+    fi
+    if [ "$BACKEND" = distributed ]; then
+        start_brokers
+        SERVER_ENV+=(BASALT_REDIS_URL="$REDIS_URL" BASALT_AMQP_URL="$AMQP_URL")
     fi
 
     log "[$BACKEND] migrating, creating the account whose password hash is copied"
@@ -666,10 +725,11 @@ PY
     echo "$server_exit" >"$BOUT/server-exit.txt"
     tail -n +"$((ready_lines + 1))" "$BOUT/server.log" | grep -E ' (WARN|ERROR) ' >"$BOUT/server-warnings.txt" || true
     log "[$BACKEND] server stopped (exit status $server_exit)"
-    if [ "$BACKEND" = postgres ]; then
+    if [ "$BACKEND" != sqlite ]; then
         cp "$PG_DIR/server.log" "$BOUT/postgres.log" 2>/dev/null || true
         stop_postgres
     fi
+    stop_brokers
     rm -rf "$data"
 }
 
@@ -682,8 +742,10 @@ measured_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 elapsed_min=$(fmt 0 "$(calc "($(date +%s) - $started_at) / 60")")
 pg_version=${pg_version:-}
 pg_shared_buffers=${pg_shared_buffers:-}
+redis_version=${redis_version:-}
+rabbitmq_version=${rabbitmq_version:-}
 declare -p STAMP BACKENDS SCENARIOS REPS DURATION WARMUP THREADS CONNECTIONS CORES CLK_TCK machine code_desc \
-    sqlite_version lsys_version analysis_sqlite pg_version pg_shared_buffers PG_SETTINGS QUIET_PCT QUIET_BUDGET \
+    sqlite_version lsys_version analysis_sqlite pg_version pg_shared_buffers redis_version rabbitmq_version PG_SETTINGS QUIET_PCT QUIET_BUDGET \
     OTHER_MAX MAX_ATTEMPTS quiet_waited repeated disturbed FULL_RUN measured_at elapsed_min TAG AUTHOR \
     | sed 's/^declare -[a-z-]* /declare -g /' >"$OUT/state.env"
 fi
@@ -736,7 +798,7 @@ scenario_line() { # BACKEND SCENARIO
     tmo=$(sum "$OUT/$b/$n-[0-9]*.txt" timeouts)
     cpu_us=$(cpu_med "$b" "$n" "sv * 1e6 / $CLK_TCK / r")
     switches=$(cpu_med "$b" "$n" "cs / r")
-    if [ "$b" = postgres ]; then
+    if [ "$b" != sqlite ]; then
         db=" / $(pct0 "$(cpu_med "$b" "$n" "100 * g / t")")"
         db_us=" $(fmt 0 "$(cpu_med "$b" "$n" "g * 1e6 / $CLK_TCK / r")") µs |"
     fi
@@ -768,16 +830,44 @@ cache_counts() { # BACKEND FILE -> "hits / misses" (from /metrics, whatever the 
         $1 ~ /cache_lookups_total\{/ && $1 ~ /result="miss"/ { m += $2 }
         END { printf "%d hits / %d misses", h, m }' "$OUT/$1/$2" 2>/dev/null || echo "unknown"
 }
-backend_title() { if [ "$1" = sqlite ]; then echo "SQLite"; else echo "PostgreSQL"; fi; }
+backend_title() {
+    case "$1" in
+        sqlite) echo "SQLite" ;;
+        postgres) echo "PostgreSQL" ;;
+        distributed) echo "PostgreSQL + Redis + RabbitMQ" ;;
+    esac
+}
 
 background_median=$(awk '{ print $2 }' "$OUT/background.txt" | median)
 background_max=$(awk '{ print $2 }' "$OUT/background.txt" | sort -g | tail -n1)
 other_median=$(awk '{ print $2 }' "$OUT/other-work.txt" | median)
 other_max=$(awk '{ print $2 }' "$OUT/other-work.txt" | sort -g | tail -n1)
 backend_versions="SQLite $sqlite_version (bundled with libsqlite3-sys $lsys_version; a file in a temporary folder; WAL, \`synchronous=NORMAL\`, as the server opens it)"
-if [[ " $BACKENDS " == *" postgres "* ]]; then
+if [[ " $BACKENDS " == *" postgres "* || " $BACKENDS " == *" distributed "* ]]; then
     backend_versions="$backend_versions; PostgreSQL $pg_version (a throw-away cluster on 127.0.0.1 started by the harness, on the same cores: Debian's default settings, \`shared_buffers\` $pg_shared_buffers, except \`$PG_SETTINGS\`, which flushes the WAL in the background like SQLite's \`synchronous=NORMAL\`)"
 fi
+if [[ " $BACKENDS " == *" distributed "* ]]; then
+    backend_versions="$backend_versions; for the distributed backend, also Redis $redis_version and RabbitMQ $rabbitmq_version (throw-away servers on 127.0.0.1, same cores, Debian's defaults, no persistence for Redis)"
+fi
+
+# The distributed adapters' cost: the same PostgreSQL data set and scenarios
+# with Redis and RabbitMQ added, per scenario against the postgres backend.
+distributed_cost() {
+    local n rps_p rps_d p50_p p50_d sv_p sv_d db_p db_d
+    echo "| scenario | req/s, PostgreSQL → + Redis + RabbitMQ | ratio | p50 ms | server CPU per request | PostgreSQL (+ Redis + RabbitMQ) CPU per request | CPU per request, all processes |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    for n in $SCENARIOS; do
+        rps_p=$(med "$OUT/postgres/$n-[0-9]*.txt" rps)
+        rps_d=$(med "$OUT/distributed/$n-[0-9]*.txt" rps)
+        p50_p=$(med "$OUT/postgres/$n-[0-9]*.txt" p50_us)
+        p50_d=$(med "$OUT/distributed/$n-[0-9]*.txt" p50_us)
+        sv_p=$(cpu_med postgres "$n" "sv * 1e6 / $CLK_TCK / r")
+        sv_d=$(cpu_med distributed "$n" "sv * 1e6 / $CLK_TCK / r")
+        db_p=$(cpu_med postgres "$n" "g * 1e6 / $CLK_TCK / r")
+        db_d=$(cpu_med distributed "$n" "g * 1e6 / $CLK_TCK / r")
+        echo "| $n | $(fmt 0 "$rps_p") → **$(fmt 0 "$rps_d")** | $(fmt 2 "$(calc "$rps_d / $rps_p")") | $(ms 2 "$p50_p") → $(ms 2 "$p50_d") | $(fmt 0 "$sv_p") → $(fmt 0 "$sv_d") µs | $(fmt 0 "$db_p") → $(fmt 0 "$db_d") µs | $(fmt 0 "$(calc "$sv_p + $db_p")") → $(fmt 0 "$(calc "$sv_d + $db_d")") µs ($(fmt 0 "$(calc "$sv_d + $db_d - $sv_p - $db_p")") µs more) |"
+    done
+}
 
 SECTION_FILE="$OUT/section.md"
 {
@@ -791,8 +881,9 @@ SECTION_FILE="$OUT/section.md"
     echo "- **Code:** $code_desc; release build (thin LTO)."
     echo "- **Databases:** $backend_versions."
     echo "- **Server:** default configuration (pool of 10 database connections, in-process cache of"
-    echo "  anonymous pages and tags, Tokio's default runtime) except the sign-in rate limits raised to"
-    echo "  1,000,000 and log level \`warn\`."
+    echo "  article pages and tags, Tokio's default runtime) except the sign-in rate limits raised to"
+    echo "  1,000,000 and log level \`warn\`; the distributed backend adds \`redis_url\` and \`amqp_url\`"
+    echo "  (cache in Redis behind a local layer, rate limits in Redis, domain events through RabbitMQ)."
     echo "- **Data set** (\`bench/seed/seed.py\`, fixed random seed, written straight into the database after"
     echo "  \`basalt migrate\` in rows identical to the server's own): $(jq_seed "$first_backend" rows.identity_users) users"
     echo "  (and the account made by \`basalt user create\`, whose argon2id hash they all share); $(jq_seed "$first_backend" rows.blog_articles) articles over three"
@@ -811,10 +902,12 @@ SECTION_FILE="$OUT/section.md"
     echo "  both cores busy with requests queued behind the 10-connection pool, without measuring"
     echo "  mostly queueing; every request is formatted once in advance (\`bench/wrk/blog-get.lua\`,"
     echo "  \`blog-create.lua\`), so that wrk's own cost per request is the same in every scenario. \`article\`"
-    echo "  and \`comments\` rotate over $(jq_seed "$first_backend" sample_slugs) slugs drawn at random from all articles (nothing caches"
-    echo "  single articles; the database files sit in the OS page cache); the signed-in scenarios rotate"
+    echo "  and \`comments\` rotate over $(jq_seed "$first_backend" sample_slugs) slugs drawn at random from all articles (the"
+    echo "  database files sit in the OS page cache); the signed-in scenarios rotate"
     echo "  over the readers' tokens; \`create\` gives every article a title of its own and runs last."
-    echo "  Anonymous lists and tags are served from the server's cache after their first request."
+    echo "  List pages, single articles (not their comments) and tags are served from the server's cache"
+    echo "  after their first request, signed-in readers' with their own flags looked up (\`crates/basalt-blog/src/pages.rs\`);"
+    echo "  every write empties it, so the \`create\` runs go without."
     echo "- **Shared machine:** before each measurement the harness samples the machine for 2 s and waits"
     echo "  (up to $QUIET_BUDGET s in all) while more than $QUIET_PCT % of it is busy with other work; after it, it"
     echo "  repeats the measurement (up to $MAX_ATTEMPTS attempts) if more than $OTHER_MAX % of the machine's CPU went to"
@@ -830,7 +923,10 @@ SECTION_FILE="$OUT/section.md"
         echo
         echo "### $(backend_title "$b")"
         echo
-        if [ "$b" = postgres ]; then
+        if [ "$b" = distributed ]; then
+            echo "| scenario | request | req/s | % of ceiling | p50 ms | p99 ms | server CPU per request | PostgreSQL + Redis + RabbitMQ CPU per request | server context switches per request | CPU: server / wrk / PostgreSQL, Redis, RabbitMQ / other | errors | req/s per run |"
+            echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        elif [ "$b" = postgres ]; then
             echo "| scenario | request | req/s | % of ceiling | p50 ms | p99 ms | server CPU per request | PostgreSQL CPU per request | server context switches per request | CPU: server / wrk / PostgreSQL / other | errors | req/s per run |"
             echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         else
@@ -856,6 +952,16 @@ SECTION_FILE="$OUT/section.md"
             echo '```'
         fi
     done
+    if [[ " $BACKENDS " == *" postgres "* && " $BACKENDS " == *" distributed "* ]]; then
+        echo
+        echo "### The distributed adapters' cost per request"
+        echo
+        echo "The same data set and load on PostgreSQL, with and without Redis and RabbitMQ (medians; CPU"
+        echo "per request = CPU time over requests served, so it includes the work each request causes in"
+        echo "the other processes):"
+        echo
+        distributed_cost
+    fi
     echo
     echo "### Goals"
     echo
