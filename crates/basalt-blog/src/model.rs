@@ -1,7 +1,7 @@
 //! The RealWorld JSON shapes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// RFC 3339 with milliseconds, always: the RealWorld clients expect a
@@ -26,7 +26,7 @@ pub struct User {
 }
 
 /// An author as seen by the viewer.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Profile {
     /// Username.
     pub username: String,
@@ -38,8 +38,8 @@ pub struct Profile {
     pub following: bool,
 }
 
-/// An article. Deserialized only from Basalt's own cached pages.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// An article.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Article {
     /// Slug.
@@ -64,12 +64,14 @@ pub struct Article {
     #[serde(serialize_with = "serialize_time")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
-    /// Whether the viewer favourited it.
-    pub favorited: bool,
     /// How many users favourited it.
     pub favorites_count: i64,
     /// The author.
     pub author: Profile,
+    /// Whether the viewer favourited it. Serialized last, right after the
+    /// author (whose `following` is last too): cached pages find both flags
+    /// at the end of each article (`crate::pages`).
+    pub favorited: bool,
 }
 
 /// A comment.

@@ -65,14 +65,14 @@ pub struct UpdateArticleBody {
 }
 
 /// `{"article": …}` out.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ArticleResponse {
     /// The article.
     pub article: Article,
 }
 
 /// A page of articles.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticlesResponse {
     /// The page (no bodies).
@@ -193,14 +193,7 @@ pub async fn list_articles(
     // One cached page for every viewer; see `pages`.
     let key = serde_json::to_string(&(&q.tag, &q.author, &q.favorited, limit, offset))
         .unwrap_or_default();
-    let bytes = pages::for_viewer(
-        &blog,
-        viewer.id(),
-        &format!("articles:{key}"),
-        page,
-        |page: &mut ArticlesResponse| &mut page.articles,
-    )
-    .await?;
+    let bytes = pages::for_viewer(&blog, viewer.id(), &format!("articles:{key}"), page).await?;
     Ok(json_bytes(bytes))
 }
 
@@ -243,14 +236,7 @@ pub async fn get_article(
         let article = blog.articles(vec![row], true).await?.remove(0);
         Ok::<_, BlogError>((ArticleResponse { article }, ids))
     };
-    let bytes = pages::for_viewer(
-        &blog,
-        viewer.id(),
-        &format!("article:{slug}"),
-        article,
-        |page: &mut ArticleResponse| std::slice::from_mut(&mut page.article),
-    )
-    .await?;
+    let bytes = pages::for_viewer(&blog, viewer.id(), &format!("article:{slug}"), article).await?;
     Ok(json_bytes(bytes))
 }
 

@@ -1,6 +1,6 @@
 //! The RealWorld routes, under `/api`.
 
-mod articles;
+pub(crate) mod articles;
 mod comments;
 mod feeds;
 mod profiles;
