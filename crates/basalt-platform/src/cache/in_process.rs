@@ -1,6 +1,6 @@
 //! The embedded adapter: one node's memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,24 +24,80 @@ pub struct InProcessCache {
     lookups: Family<CacheLabels, Counter>,
 }
 
-/// The values and the bytes they hold (keys and values).
+/// The values, the order they were stored in, and the bytes they hold
+/// (keys and values).
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<String, (Vec<u8>, Instant)>,
+    map: HashMap<String, Entry>,
+    /// Keys oldest first, each with the number of the store that put it
+    /// there; a key stored again or removed since leaves a stale item here,
+    /// skipped on eviction.
+    order: VecDeque<(u64, String)>,
+    stores: u64,
     bytes: usize,
 }
 
+#[derive(Debug)]
+struct Entry {
+    value: Vec<u8>,
+    expires: Instant,
+    store: u64,
+}
+
 impl Entries {
+    fn insert(&mut self, key: &str, value: Vec<u8>, expires: Instant) {
+        self.remove(key);
+        self.stores += 1;
+        self.bytes += key.len() + value.len();
+        self.order.push_back((self.stores, key.to_owned()));
+        let store = self.stores;
+        self.map.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires,
+                store,
+            },
+        );
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            self.drop_stale_order();
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= key.len() + old.value.len();
+        }
+    }
+
+    /// Evicts the entry stored longest ago; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((store, key)) = self.order.pop_front() {
+            if self.map.get(&key).is_some_and(|e| e.store == store) {
+                self.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
     fn retain(&mut self, mut keep: impl FnMut(&String, &Instant) -> bool) {
         let mut bytes = self.bytes;
-        self.map.retain(|key, (value, expires)| {
-            let kept = keep(key, expires);
+        self.map.retain(|key, entry| {
+            let kept = keep(key, &entry.expires);
             if !kept {
-                bytes -= key.len() + value.len();
+                bytes -= key.len() + entry.value.len();
             }
             kept
         });
         self.bytes = bytes;
+        self.drop_stale_order();
+    }
+
+    fn drop_stale_order(&mut self) {
+        let map = &self.map;
+        self.order
+            .retain(|(store, key)| map.get(key).is_some_and(|e| e.store == *store));
     }
 }
 
@@ -68,33 +124,29 @@ impl InProcessCache {
         entries
             .map
             .get(key)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(v, _)| v.clone())
+            .filter(|e| e.expires > Instant::now())
+            .map(|e| e.value.clone())
     }
 
-    /// Stores `value` under `key` for `ttl`, evicting when full.
+    /// Stores `value` under `key` for `ttl`. When full, expired entries go
+    /// first, then the entries stored longest ago, one by one: emptying the
+    /// whole cache instead made every page miss at once, and the misses of
+    /// the expensive ones (tags, counts) pile up (seen in `bench/blog.sh`:
+    /// p99 of 340 ms on cached tags after single articles had filled it).
     pub(super) fn store(&self, key: &str, value: Vec<u8>, ttl: Duration) {
         let size = key.len() + value.len();
         if size > self.max_bytes {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((old, _)) = entries.map.remove(key) {
-            entries.bytes -= key.len() + old.len();
-        }
+        entries.remove(key);
         let full = |e: &Entries| e.map.len() >= self.max_entries || e.bytes + size > self.max_bytes;
         if full(&entries) {
             let now = Instant::now();
             entries.retain(|_, expires| *expires > now);
-            // Still full: start over rather than track recency; a cache may forget.
-            if full(&entries) {
-                *entries = Entries::default();
-            }
         }
-        entries.bytes += size;
-        entries
-            .map
-            .insert(key.to_owned(), (value, Instant::now() + ttl));
+        while full(&entries) && entries.evict_oldest() {}
+        entries.insert(key, value, Instant::now() + ttl);
     }
 
     /// Drops the entries of `namespace` (keys `"{namespace}:…"`), to free
@@ -191,6 +243,19 @@ mod tests {
         }
         assert!(c.entries.lock().expect("lock").map.len() <= 3);
         assert_eq!(c.lookup("9"), Some(vec![0]), "the newest entry is kept");
+        let kept: Vec<bool> = (0..10)
+            .map(|i| c.lookup(&i.to_string()).is_some())
+            .collect();
+        assert_eq!(
+            kept.iter().filter(|k| **k).count(),
+            3,
+            "the oldest went, one by one"
+        );
+        assert!(kept[7] && kept[8], "{kept:?}");
+        // Storing a key again makes it the newest.
+        c.store("7", vec![1], Duration::from_secs(60));
+        c.store("new", vec![1], Duration::from_secs(60));
+        assert!(c.lookup("7").is_some() && c.lookup("8").is_none());
     }
 
     #[test]
@@ -202,7 +267,7 @@ mod tests {
             let counted: usize = entries
                 .map
                 .iter()
-                .map(|(k, (v, _))| k.len() + v.len())
+                .map(|(k, e)| k.len() + e.value.len())
                 .sum();
             assert_eq!(entries.bytes, counted, "the byte count is exact");
             assert!(entries.bytes <= 100);
@@ -215,8 +280,8 @@ mod tests {
         c.store("k9", vec![1; 10], Duration::from_secs(60));
         assert_eq!(
             c.entries.lock().expect("lock").bytes,
-            12,
-            "a replaced value is not counted twice"
+            32 + 32 + 12,
+            "k7 and k8 kept, and a replaced value is not counted twice"
         );
         c.store("huge", vec![0; 200], Duration::from_secs(60));
         assert_eq!(
@@ -228,7 +293,7 @@ mod tests {
         c.drop_namespace("k9");
         assert_eq!(
             c.entries.lock().expect("lock").bytes,
-            12,
+            32 + 32 + 12,
             "other namespaces stay"
         );
     }
