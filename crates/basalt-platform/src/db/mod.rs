@@ -235,18 +235,36 @@ impl Db {
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which
     /// takes the write lock up front: a deferred transaction that later
     /// upgrades to a writer can fail with `SQLITE_BUSY` without waiting.
+    ///
+    /// The `BEGIN` runs on a task of its own. sqlx counts a transaction only
+    /// once the server has confirmed its `BEGIN`; a caller dropped while
+    /// waiting for that (a client hanging up) would put the connection back
+    /// in the pool inside a transaction nobody owns, and the next borrower's
+    /// writes would run in it, to be committed or rolled back by whoever
+    /// ends it. On its own task the `BEGIN` always completes, and a
+    /// transaction nobody takes is dropped, and so rolled back, properly.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let _waiting = WaitGuard::new(&self.waiting);
+        let orphaned = |e: tokio::task::JoinError| {
+            sqlx::Error::Protocol(format!("the task beginning a transaction failed: {e}"))
+        };
         Ok(match &self.pool {
             Pool::Sqlite(p) => {
                 let turn = Arc::clone(&self.writer_turn).lock_owned();
                 let turn = tokio::time::timeout(WRITER_TURN_TIMEOUT, turn).await.ok();
-                Tx::Sqlite(SqliteTx {
-                    tx: p.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: turn,
-                })
+                let p = p.clone();
+                let tx = tokio::spawn(async move { p.begin_with("BEGIN IMMEDIATE").await })
+                    .await
+                    .map_err(orphaned)??;
+                Tx::Sqlite(SqliteTx { tx, _turn: turn })
             }
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Pool::Postgres(p) => {
+                let p = p.clone();
+                let tx = tokio::spawn(async move { p.begin().await })
+                    .await
+                    .map_err(orphaned)??;
+                Tx::Postgres(tx)
+            }
         })
     }
 

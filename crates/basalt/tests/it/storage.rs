@@ -187,6 +187,53 @@ async fn a_dropped_transaction_rolls_back() {
     assert_eq!(fixture::count_notes(&db).await.expect("count"), 0);
 }
 
+/// A caller dropped in the middle of `Db::begin` (a client hanging up) must
+/// not leave its connection inside a transaction: the next borrower's writes
+/// would run in it, and be lost when it is rolled back.
+#[tokio::test]
+async fn a_begin_abandoned_midway_leaves_no_transaction_behind() {
+    let (db, _dir) = fresh_db().await;
+    apply_migrations(&db, &[fixture_migrations()])
+        .await
+        .expect("migrates");
+    // Abandon BEGINs at every point of their progress: polled a few times,
+    // yielding to the runtime in between, then dropped.
+    for i in 0..600 {
+        let mut begin = std::pin::pin!(db.begin());
+        for _ in 0..i % 15 {
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(begin.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            if polled {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    // Writes outside a transaction, spread over the pool's connections, are
+    // committed at once (inside a leftover transaction they would not be
+    // seen, and on SQLite its write lock would refuse the others).
+    let writers = (0..30).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            with_conn!(&db, |conn| {
+                sqlx::query("INSERT INTO test_notes (id, title, created_at) VALUES ($1, $2, $3)")
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(format!("after the abandoned BEGINs {i}"))
+                    .bind(chrono::Utc::now())
+                    .execute(conn)
+                    .await
+                    .map(|done| done.rows_affected())
+            })
+        })
+    });
+    for writer in writers {
+        writer.await.expect("joins").expect("written");
+    }
+    assert_eq!(fixture::count_notes(&db).await.expect("count"), 30);
+}
+
 #[tokio::test]
 async fn concurrent_writers_all_succeed() {
     let (db, _dir) = fresh_db().await;
