@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Loopback ports for the servers the test, cluster and benchmark scripts start.
 # Source this file; it defines:
 #   alloc_port VAR BASE   the first port from BASE that no socket on this host
@@ -26,20 +27,22 @@ port_in_use() {
 }
 
 alloc_port() {
-    local var=$1 base=$2 port ephemeral_low
-    ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-    if [ $((base + 500)) -ge "$ephemeral_low" ]; then
-        echo "alloc_port: base $base reaches the ephemeral port range (from $ephemeral_low)" >&2
+    # Locals with names of their own: VAR may be a caller's local `port`,
+    # which a local `port` here would hide from printf -v.
+    local _ap_var=$1 _ap_base=$2 _ap_port _ap_low
+    _ap_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    if [ $((_ap_base + 500)) -ge "$_ap_low" ]; then
+        echo "alloc_port: base $_ap_base reaches the ephemeral port range (from $_ap_low)" >&2
         return 1
     fi
-    for port in $(seq "$base" $((base + 500))); do
-        case "$PORTS_TAKEN" in *" $port "*) continue ;; esac
-        if ! port_in_use "$port"; then
-            PORTS_TAKEN+="$port "
-            printf -v "$var" '%s' "$port"
+    for _ap_port in $(seq "$_ap_base" $((_ap_base + 500))); do
+        case "$PORTS_TAKEN" in *" $_ap_port "*) continue ;; esac
+        if ! port_in_use "$_ap_port"; then
+            PORTS_TAKEN+="$_ap_port "
+            printf -v "$_ap_var" '%s' "$_ap_port"
             return 0
         fi
     done
-    echo "alloc_port: no free port from $base" >&2
+    echo "alloc_port: no free port from $_ap_base" >&2
     return 1
 }
