@@ -439,8 +439,6 @@ fn verify_scrypt(password: &[u8], stored_hash: &str) -> Result<Verification, Unu
     }
 }
 
-/// One Argon2id computation with the current parameters, result discarded:
-/// the cost of verifying a current hash.
 /// A new Argon2id hash (version 0x13, `params`, a fresh 16-byte salt) as a
 /// PHC string, computed in this thread's reused working memory.
 fn hash_argon2id(password: &[u8], params: &argon2::Params) -> anyhow::Result<String> {
@@ -463,6 +461,8 @@ fn hash_argon2id(password: &[u8], params: &argon2::Params) -> anyhow::Result<Str
     Ok(hash.to_string())
 }
 
+/// One Argon2id computation with the current parameters, result discarded:
+/// the cost of verifying a current hash.
 fn dummy_work(password: &[u8], current: &argon2::Params) {
     let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, current.clone());
     let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
