@@ -145,18 +145,26 @@ where
             Ok(encode(&ids, &flags_at, &json))
         })
         .await?;
-    let page = decode(&cached).ok_or_else(|| internal("bad cached page"))?;
+    let Page {
+        ids,
+        flags_at,
+        json,
+    } = decode(&cached).ok_or_else(|| internal("bad cached page"))?;
+    // The cache handed over its own copy: the response is that copy with
+    // the header cut off (moved in place, not copied again), the offsets
+    // being relative to the JSON.
+    let header = cached.len() - json.len();
+    let mut json = cached;
+    json.drain(..header);
     let Some(viewer) = viewer else {
-        return Ok(page.json.to_vec());
+        return Ok(json);
     };
-    let flags =
-        store::viewer_flags(&blog.db, viewer, &page.ids.articles, &page.ids.authors).await?;
-    let mut json = page.json.to_vec();
-    for (i, &(favorited_at, following_at)) in page.flags_at.iter().enumerate() {
-        if flags.favorited.contains(&page.ids.articles[i]) {
+    let flags = store::viewer_flags(&blog.db, viewer, &ids.articles, &ids.authors).await?;
+    for (i, &(favorited_at, following_at)) in flags_at.iter().enumerate() {
+        if flags.favorited.contains(&ids.articles[i]) {
             set_true(&mut json, favorited_at);
         }
-        if flags.following.contains(&page.ids.authors[i]) {
+        if flags.following.contains(&ids.authors[i]) {
             set_true(&mut json, following_at);
         }
     }
