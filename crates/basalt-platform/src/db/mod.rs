@@ -99,12 +99,22 @@ impl std::ops::DerefMut for SqliteTx {
 }
 
 impl Tx {
-    /// Commits the transaction.
+    /// Commits the transaction. Once called, the commit runs to its end on a
+    /// task of its own, even if the caller is dropped (a client hanging up):
+    /// a commit cut off after its `COMMIT` was sent would otherwise be
+    /// followed by sqlx's rollback-on-drop, which PostgreSQL answers with
+    /// "there is no transaction in progress", and the caller could not tell
+    /// which of the two took effect.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(tx) => tx.tx.commit().await,
-            Self::Postgres(tx) => tx.commit().await,
-        }
+        let commit = tokio::spawn(async move {
+            match self {
+                Self::Sqlite(tx) => tx.tx.commit().await,
+                Self::Postgres(tx) => tx.commit().await,
+            }
+        });
+        commit.await.map_err(|e| {
+            sqlx::Error::Protocol(format!("the task committing a transaction failed: {e}"))
+        })?
     }
 }
 
@@ -236,13 +246,15 @@ impl Db {
     /// takes the write lock up front: a deferred transaction that later
     /// upgrades to a writer can fail with `SQLITE_BUSY` without waiting.
     ///
-    /// The `BEGIN` runs on a task of its own. sqlx counts a transaction only
-    /// once the server has confirmed its `BEGIN`; a caller dropped while
-    /// waiting for that (a client hanging up) would put the connection back
-    /// in the pool inside a transaction nobody owns, and the next borrower's
-    /// writes would run in it, to be committed or rolled back by whoever
-    /// ends it. On its own task the `BEGIN` always completes, and a
-    /// transaction nobody takes is dropped, and so rolled back, properly.
+    /// The `BEGIN` runs on a task of its own. sqlx 0.9.0 counts a PostgreSQL
+    /// transaction only once the server has confirmed its `BEGIN`
+    /// (transact-rs/sqlx#4393, fixed upstream after that release); a caller
+    /// dropped while waiting for that (a client hanging up) would put the
+    /// connection back in the pool inside a transaction nobody owns, and the
+    /// next borrower's writes would run in it and be lost when it is rolled
+    /// back. On its own task the `BEGIN` always completes, and a transaction
+    /// nobody takes is dropped, and so rolled back, properly. Tested by
+    /// `storage::a_begin_abandoned_midway_leaves_no_transaction_behind`.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let _waiting = WaitGuard::new(&self.waiting);
         let orphaned = |e: tokio::task::JoinError| {

@@ -187,19 +187,58 @@ async fn a_dropped_transaction_rolls_back() {
     assert_eq!(fixture::count_notes(&db).await.expect("count"), 0);
 }
 
+/// A commit, once started, takes effect even if its caller is dropped
+/// midway (a client hanging up): the caller's work is either wholly undone
+/// (dropped before committing) or wholly done, never left to chance.
+#[tokio::test]
+async fn a_commit_abandoned_midway_still_commits() {
+    let (db, _dir) = fresh_db().await;
+    apply_migrations(&db, &[fixture_migrations()])
+        .await
+        .expect("migrates");
+    for i in 0..20 {
+        let mut tx = db.begin().await.expect("begin");
+        basalt_platform::with_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO test_notes (id, title, created_at) VALUES ($1, $2, $3)")
+                .bind(uuid::Uuid::now_v7())
+                .bind(format!("committed, caller gone {i}"))
+                .bind(chrono::Utc::now())
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .expect("insert");
+        let mut commit = std::pin::pin!(tx.commit());
+        for _ in 0..1 + i % 4 {
+            let done = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(commit.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            if done {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut count = fixture::count_notes(&db).await.expect("count");
+    while count < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        count = fixture::count_notes(&db).await.expect("count");
+    }
+    assert_eq!(count, 20);
+}
+
 /// A caller dropped in the middle of `Db::begin` (a client hanging up) must
 /// not leave its connection inside a transaction: the next borrower's writes
 /// would run in it, and be lost when it is rolled back.
 ///
-/// KNOWN BUG, not fixed yet: on PostgreSQL this still fails in about half of
-/// the runs (10–20 of the 30 writes missing; `pg_stat_activity` shows one or
-/// two connections idle in transaction after the abandoned BEGINs). Running
-/// the BEGIN on its own task (`Db::begin`) made it rarer, not impossible; the
-/// leftover transaction comes from a path not found yet. Ignored so that the
-/// suite stays deterministic; run it with
-/// `cargo test -p basalt --test it -- --ignored a_begin_abandoned`.
+/// sqlx 0.9.0 has this bug on PostgreSQL (transact-rs/sqlx#4393): with the
+/// `BEGIN` awaited in the caller's task, this test loses 10–20 of the 30
+/// writes in most runs, and `pg_stat_activity` shows a connection "idle in
+/// transaction" whose last statement was that `BEGIN`. `Db::begin` works
+/// around it by running the `BEGIN` on a task of its own.
 #[tokio::test]
-#[ignore = "known bug: a leftover transaction after abandoned BEGINs on PostgreSQL (see the doc comment)"]
 async fn a_begin_abandoned_midway_leaves_no_transaction_behind() {
     let (db, _dir) = fresh_db().await;
     apply_migrations(&db, &[fixture_migrations()])
