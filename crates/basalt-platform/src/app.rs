@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use utoipa::openapi::OpenApi as OpenApiDoc;
 
 use crate::cache::{Cache, InProcessCache, RedisCache};
 use crate::config::Config;
@@ -21,8 +20,6 @@ pub struct App {
     pub platform: Platform,
     /// The complete router with its middleware.
     pub router: Router,
-    /// The generated OpenAPI document.
-    pub openapi: OpenApiDoc,
 }
 
 impl std::fmt::Debug for App {
@@ -137,12 +134,8 @@ impl App {
             events,
             services: Services::default(),
         };
-        let (router, openapi) = crate::http::build_router(&platform, &modules).await?;
-        Ok(Self {
-            platform,
-            router,
-            openapi,
-        })
+        let router = crate::http::build_router(&platform, &modules).await?;
+        Ok(Self { platform, router })
     }
 }
 

@@ -15,13 +15,12 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::module::{Module, Platform};
 
 /// Builds the whole router: platform routes, every module's routes, the docs,
-/// the fallbacks and the middleware stack. Returns the OpenAPI document too.
+/// the fallbacks and the middleware stack.
 ///
 /// Every module is built whatever the node's [`crate::Role`] (that is where
 /// services are offered and job handlers registered), but a node that does
@@ -30,7 +29,7 @@ use crate::module::{Module, Platform};
 pub async fn build_router(
     platform: &Platform,
     modules: &[Box<dyn Module>],
-) -> anyhow::Result<(Router, OpenApiDoc)> {
+) -> anyhow::Result<Router> {
     let config = &platform.config;
     let serves_api = config.role.runs_http_api();
     let mut api = OpenApiRouter::with_openapi(docs::root_document())
@@ -54,7 +53,7 @@ pub async fn build_router(
     // Every request carries the services modules offered each other.
     let services = platform.services.snapshot();
     let mut router = if serves_api {
-        routes.merge(docs::router(openapi.clone()))
+        routes.merge(docs::router(&openapi)?)
     } else {
         routes
     };
@@ -102,5 +101,5 @@ pub async fn build_router(
             client_addr::client_addr,
         ))
         .layer(from_fn(request_id::request_id));
-    Ok((router, openapi))
+    Ok(router)
 }
