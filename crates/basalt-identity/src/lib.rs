@@ -174,6 +174,7 @@ impl Module for IdentityModule {
     ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
         Box::pin(async move {
             let service = build_service(platform).await?;
+            service.schedule_housekeeping(&platform.jobs)?;
             platform.services.provide(service.clone());
             Ok(routes::router(service))
         })

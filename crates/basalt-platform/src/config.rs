@@ -175,6 +175,11 @@ pub struct JobsConfig {
     /// How long a claimed job stays claimed; a crashed worker's job is
     /// retried after this.
     pub lease_secs: u64,
+    /// Succeeded jobs are deleted this long after their run (0 keeps them).
+    pub succeeded_retention_hours: u64,
+    /// Dead jobs, kept for inspection, are deleted this long after their
+    /// last attempt (0 keeps them).
+    pub dead_retention_hours: u64,
 }
 
 impl Default for JobsConfig {
@@ -186,6 +191,8 @@ impl Default for JobsConfig {
             backoff_base_secs: 5,
             backoff_max_secs: 3600,
             lease_secs: 300,
+            succeeded_retention_hours: 7 * 24,
+            dead_retention_hours: 30 * 24,
         }
     }
 }

@@ -3,10 +3,13 @@
 //! which they find in the platform's service registry.
 
 mod accounts;
+mod housekeeping;
 mod recovery;
 mod signin;
 mod tokens;
 mod validation;
+
+pub use housekeeping::{PRUNE_JOB, Pruned};
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The `identity_email_tokens` table: links sent by mail.
 
-use basalt_platform::db::Tx;
-use basalt_platform::with_tx;
+use basalt_platform::db::{Db, Tx};
+use basalt_platform::{with_conn, with_tx};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -91,4 +91,15 @@ pub async fn invalidate_all(
             .map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// Deletes expired tokens, used or not.
+pub async fn prune(db: &Db, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("DELETE FROM identity_email_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
 }

@@ -106,3 +106,15 @@ pub async fn revoke_all_for_user(
             .map(|r| r.rows_affected())
     })
 }
+
+/// Deletes the tokens of families past their absolute end: refused anyway,
+/// and a spent one can no longer reveal a theft (its family has ended).
+pub async fn prune(db: &Db, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("DELETE FROM identity_refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}

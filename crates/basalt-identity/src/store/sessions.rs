@@ -92,6 +92,10 @@ pub trait SessionStore: Send + Sync + 'static {
     fn delete_by_token<'a>(&'a self, token_hash: &'a [u8]) -> BoxFuture<'a, Result<()>>;
     /// Ends every session of a user, except `keep`.
     fn delete_all(&self, user_id: Uuid, keep: Option<Uuid>) -> BoxFuture<'_, Result<u64>>;
+    /// Deletes sessions that have ended (past their absolute end, or last
+    /// used before `idle_since`); returns how many. Housekeeping only: ended
+    /// sessions are refused whether or not they are still stored.
+    fn prune(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> BoxFuture<'_, Result<u64>>;
     /// A user's live sessions, newest first.
     fn list(
         &self,
@@ -155,6 +159,21 @@ impl SessionStore for DbSessionStore {
                 .bind(idle_since)
                 .fetch_optional(conn)
                 .await
+            })
+        })
+    }
+
+    fn prune(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            with_conn!(&self.db, |conn| {
+                sqlx::query(
+                    "DELETE FROM identity_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                )
+                .bind(now)
+                .bind(idle_since)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
             })
         })
     }

@@ -221,6 +221,26 @@ pub struct JobQueue {
     metrics: metrics::JobMetrics,
 }
 
+/// The built-in recurring job that deletes old finished jobs
+/// ([`JobQueue::prune`]), hourly at minute 41, once across the cluster.
+pub const PRUNE_JOBS: &str = "platform.prune_jobs";
+const PRUNE_JOBS_SCHEDULE: &str = "41 * * * *";
+
+async fn prune(db: &Db, config: &JobsConfig, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let before = |hours: u64| {
+        (hours > 0).then(|| {
+            let keep = i64::try_from(hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+            now.timestamp_millis().saturating_sub(keep)
+        })
+    };
+    store::prune(
+        db,
+        before(config.succeeded_retention_hours),
+        before(config.dead_retention_hours),
+    )
+    .await
+}
+
 /// Default page size of [`JobQueue::list`].
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
 /// Largest page size of [`JobQueue::list`].
@@ -237,9 +257,10 @@ impl std::fmt::Debug for JobQueue {
 pub use worker::Workers;
 
 impl JobQueue {
-    /// A queue over `db`.
+    /// A queue over `db`, with its own housekeeping ([`PRUNE_JOBS`])
+    /// registered.
     pub fn new(db: Db, config: JobsConfig) -> Self {
-        Self {
+        let queue = Self {
             db,
             config,
             handlers: Default::default(),
@@ -247,7 +268,32 @@ impl JobQueue {
             idle: Arc::default(),
             schedules: Arc::default(),
             metrics: metrics::JobMetrics::default(),
+        };
+        // The handler holds the database and settings, not the queue: the
+        // queue owns its handlers, and a clone of it in one would be a cycle.
+        let (db, config) = (queue.db.clone(), queue.config.clone());
+        queue.register(PRUNE_JOBS, move |_| {
+            let (db, config) = (db.clone(), config.clone());
+            async move {
+                let deleted = prune(&db, &config, Utc::now())
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                tracing::debug!(deleted, "deleted old finished jobs");
+                Ok(())
+            }
+        });
+        if let Err(error) = queue.recurring(PRUNE_JOBS, PRUNE_JOBS_SCHEDULE, PRUNE_JOBS, &()) {
+            tracing::error!(%error, "cannot schedule the pruning of old jobs");
         }
+        queue
+    }
+
+    /// Deletes succeeded and dead jobs older than their retention
+    /// (`jobs.succeeded_retention_hours`, `jobs.dead_retention_hours`) as
+    /// of `now`; returns how many. Queued and running jobs are never
+    /// touched. Runs hourly as the [`PRUNE_JOBS`] job.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        prune(&self.db, &self.config, now).await
     }
 
     /// Exports the queue's metrics through `registry` (see `metrics.rs`):
@@ -499,7 +545,11 @@ mod tests {
                 .expect("valid schedule");
             nodes.push(queue);
         }
-        let recurring = nodes[0].schedules().remove(0);
+        let recurring = nodes[0]
+            .schedules()
+            .into_iter()
+            .find(|s| s.name == "test.tick")
+            .expect("registered");
         let now = Utc::now();
         let due = (now.timestamp_millis() / 1000 - 2) * 1000;
         store::upsert_schedule(&nodes[0].db, "test.tick", "* * * * * *", due, now)

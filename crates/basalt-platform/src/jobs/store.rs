@@ -287,6 +287,30 @@ pub(super) async fn succeed(
     Ok(n == 1)
 }
 
+/// Deletes succeeded jobs that ran before `succeeded_before_ms` and dead
+/// jobs whose last attempt was before `dead_before_ms` (either `None`: keep
+/// them). A job's `run_at` is the time of its last attempt once it has
+/// ended; the claim index `(state, run_at)` serves both deletes.
+pub(super) async fn prune(
+    db: &Db,
+    succeeded_before_ms: Option<i64>,
+    dead_before_ms: Option<i64>,
+) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    for (state, before) in [("succeeded", succeeded_before_ms), ("dead", dead_before_ms)] {
+        let Some(before) = before else { continue };
+        deleted += with_conn!(db, |conn| {
+            sqlx::query("DELETE FROM jobs WHERE state = $1 AND run_at < $2")
+                .bind(state)
+                .bind(before)
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+    }
+    Ok(deleted)
+}
+
 /// Puts the job back in the queue, due at `run_at_ms`.
 pub(super) async fn retry(
     db: &Db,

@@ -338,7 +338,13 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_never_exists() {
 
     wait_for_state(jobs, committed, JobState::Succeeded).await;
     assert!(jobs.get(rolled_back).await.expect("get").is_none());
-    let all = jobs.list(&JobFilter::default()).await.expect("list");
+    let all = jobs
+        .list(&JobFilter {
+            kind: Some("test.tx".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(
         all.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![committed]
@@ -608,6 +614,56 @@ async fn shutdown_waits_for_running_jobs_and_hands_back_what_overruns() {
         "handed back without counting the attempt: {job:?}"
     );
     assert_eq!(job.last_error.as_deref(), Some("interrupted by shutdown"));
+}
+
+/// Finished jobs are deleted once older than their retention (succeeded: 7
+/// days, dead: 30 days by default); unfinished ones never, however old.
+#[tokio::test]
+async fn old_finished_jobs_are_pruned_and_unfinished_ones_kept() {
+    let (_app, queue) = spawn_node(|_| {}).await;
+    let jobs = &queue;
+    counting(jobs, "test.ok");
+    jobs.register("test.bad", |_| async {
+        Err(JobError::Permanent("never works".into()))
+    });
+    let days_ago = |days: i64| Utc::now() - TimeDelta::days(days);
+    let enqueue = |kind: &'static str, days: i64| async move {
+        jobs.enqueue(NewJob::new(kind, &json!({})).run_at(days_ago(days)))
+            .await
+            .expect("enqueued")
+    };
+    // Due long ago but not run yet: queued, and kept.
+    let waiting = enqueue("test.ok", 400).await;
+    assert_eq!(jobs.prune(Utc::now()).await.expect("prune"), 0);
+    assert!(jobs.get(waiting).await.expect("get").is_some());
+
+    let old_success = enqueue("test.ok", 8).await;
+    let recent_success = enqueue("test.ok", 6).await;
+    let old_dead = enqueue("test.bad", 31).await;
+    let recent_dead = enqueue("test.bad", 29).await;
+    let workers = jobs.start();
+    for (id, state) in [
+        (waiting, JobState::Succeeded),
+        (old_success, JobState::Succeeded),
+        (recent_success, JobState::Succeeded),
+        (old_dead, JobState::Dead),
+        (recent_dead, JobState::Dead),
+    ] {
+        wait_for_state(jobs, id, state).await;
+    }
+    workers.shutdown(Duration::from_secs(5)).await;
+
+    assert_eq!(jobs.prune(Utc::now()).await.expect("prune"), 3);
+    for (id, kept) in [
+        (waiting, false),
+        (old_success, false),
+        (recent_success, true),
+        (old_dead, false),
+        (recent_dead, true),
+    ] {
+        let found = jobs.get(id).await.expect("get");
+        assert_eq!(found.is_some(), kept, "{id}: {found:?}");
+    }
 }
 
 #[tokio::test]

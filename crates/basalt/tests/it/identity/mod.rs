@@ -4,6 +4,7 @@
 mod abuse;
 mod accounts;
 mod admin;
+mod housekeeping;
 mod recovery;
 mod sessions;
 mod tokens;
