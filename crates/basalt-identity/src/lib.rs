@@ -146,6 +146,7 @@ pub async fn build_service(platform: &Platform) -> anyhow::Result<IdentityServic
         events: platform.events.waker(),
         rate_limiter: platform.rate_limiter.clone(),
         web,
+        background: platform.background.clone(),
     }))
 }
 

@@ -133,6 +133,7 @@ impl App {
             redis,
             events,
             services: Services::default(),
+            background: Default::default(),
         };
         let router = crate::http::build_router(&platform, &modules).await?;
         Ok(Self { platform, router })

@@ -16,6 +16,7 @@
 //!   [`role`]: whether a node serves the API, runs background workers, or both.
 
 pub mod app;
+pub mod background;
 pub mod cache;
 pub mod config;
 pub mod db;

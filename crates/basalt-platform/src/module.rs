@@ -40,6 +40,8 @@ pub struct Platform {
     pub events: crate::events::Events,
     /// Services modules offer each other.
     pub services: Services,
+    /// Work handed off by requests, which shutdown waits for.
+    pub background: crate::background::BackgroundTasks,
 }
 
 impl std::fmt::Debug for Platform {

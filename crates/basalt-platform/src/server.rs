@@ -50,6 +50,7 @@ pub async fn serve(
     let base = base_url(&app, local);
     let config = app.platform.config.clone();
     let db = app.platform.db.clone();
+    let background = app.platform.background.clone();
     let handle: Handle<SocketAddr> = Handle::new();
 
     let grace = config.http.shutdown_grace();
@@ -109,6 +110,12 @@ pub async fn serve(
                 .serve(service)
                 .await?
         }
+    }
+    // Work requests handed off (sign-in checks settling their attempts)
+    // ends next, with the same grace as requests.
+    let unfinished = background.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, "background work cut off by the shutdown grace");
     }
     // Running jobs get the same grace as requests; unfinished ones go back to the queue.
     if let Some(workers) = workers {

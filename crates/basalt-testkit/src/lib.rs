@@ -302,6 +302,12 @@ impl TestApp {
 
     /// Shuts down gracefully and returns how the server ended.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shut_down().await
+    }
+
+    /// Like [`TestApp::stop`], but keeps the app's data folder (and so an
+    /// SQLite database) for the test to inspect afterwards.
+    pub async fn shut_down(&mut self) -> anyhow::Result<()> {
         self.begin_shutdown();
         match self.server.take() {
             Some(server) => server.await?,

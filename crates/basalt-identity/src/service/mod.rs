@@ -14,6 +14,7 @@ pub use housekeeping::{PRUNE_JOB, Pruned};
 use std::sync::Arc;
 
 use basalt_platform::Db;
+use basalt_platform::background::BackgroundTasks;
 use basalt_platform::events::EventWaker;
 use basalt_platform::jobs::JobQueue;
 use basalt_platform::ratelimit::{Quota, RateLimiter};
@@ -48,6 +49,7 @@ struct Inner {
     events: EventWaker,
     rate_limiter: Arc<dyn RateLimiter>,
     web: WebSettings,
+    background: BackgroundTasks,
     user_changed: std::sync::RwLock<Vec<UserChanged>>,
 }
 
@@ -100,6 +102,8 @@ pub struct Parts {
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Browser-facing settings.
     pub web: WebSettings,
+    /// Where sign-in checks run, so that shutdown waits for them.
+    pub background: BackgroundTasks,
 }
 
 impl IdentityService {
@@ -117,6 +121,7 @@ impl IdentityService {
                 events: parts.events,
                 rate_limiter: parts.rate_limiter,
                 web: parts.web,
+                background: parts.background,
                 user_changed: std::sync::RwLock::new(Vec::new()),
             }),
         }

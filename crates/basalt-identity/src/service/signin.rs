@@ -43,7 +43,8 @@ impl IdentityService {
     /// goes away: the attempt is counted *before* the password is checked,
     /// so an abandoned check (a client that disconnected mid-hash) must
     /// still clear the count on success, or impatient clients would lock
-    /// out users who never typed a wrong password.
+    /// out users who never typed a wrong password. A graceful shutdown
+    /// waits for it too ([`basalt_platform::background`]).
     pub async fn check_password(
         &self,
         email: &str,
@@ -56,13 +57,15 @@ impl IdentityService {
             password.to_owned(),
             ctx.clone(),
         );
-        tokio::spawn(async move {
-            service
-                .check_password_to_completion(&email, &password, &ctx)
-                .await
-        })
-        .await
-        .map_err(|e| IdentityError::Internal(anyhow::anyhow!("sign-in check failed: {e}")))?
+        let background = self.inner.background.clone();
+        background
+            .spawn(async move {
+                service
+                    .check_password_to_completion(&email, &password, &ctx)
+                    .await
+            })
+            .await
+            .map_err(|e| IdentityError::Internal(anyhow::anyhow!("sign-in check failed: {e}")))?
     }
 
     async fn check_password_to_completion(

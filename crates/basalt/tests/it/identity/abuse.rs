@@ -352,6 +352,53 @@ async fn an_abandoned_sign_in_leaves_no_failure_behind() {
     );
 }
 
+/// Sign-in checks still waiting for a hashing thread when a graceful
+/// shutdown begins (their clients gone) run before the server ends: each
+/// counted its attempt already, and must settle it.
+#[tokio::test]
+async fn sign_ins_in_progress_at_shutdown_are_settled_before_it_ends() {
+    // Real (OWASP) hashing cost, one hash at a time: the checks queue up.
+    let mut app = basalt_testkit::TestApp::builder()
+        .modules(basalt::modules())
+        .env("BASALT_IDENTITY__PASSWORDS__MAX_CONCURRENT_HASHES", "1")
+        .env("BASALT_IDENTITY__LOCKOUT_THRESHOLD", "100")
+        .spawn()
+        .await;
+    let email = registered(&app).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(20))
+        .build()
+        .expect("client");
+    let sign_ins = (0..8).map(|_| {
+        impatient
+            .post(app.url("/api/auth/token"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+    });
+    for answer in futures_util::future::join_all(sign_ins).await {
+        assert!(answer.is_err(), "the client gave up before the answer");
+    }
+    assert!(app.platform.background.running() > 1, "checks still queued");
+    app.shut_down().await.expect("clean shutdown");
+
+    let db = basalt_platform::Db::connect(
+        &app.platform.config.database_url,
+        &app.platform.config.database,
+    )
+    .await
+    .expect("connect");
+    let failures: i64 = basalt_platform::with_conn!(&db, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(failed_logins AS BIGINT) FROM identity_users WHERE email_normalized = $1",
+        )
+        .bind(email.to_lowercase())
+        .fetch_one(conn)
+        .await
+    })
+    .expect("counter");
+    assert_eq!(failures, 0, "attempts left counted by the shutdown");
+}
+
 #[tokio::test]
 async fn failures_look_the_same_for_unknown_accounts() {
     let app = identity_app().spawn().await;
