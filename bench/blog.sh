@@ -92,7 +92,9 @@ GOAL_TAGS=60
 GOAL_LIST=25
 GOAL_LIST_AUTH=10
 GOAL_ARTICLE=25
-GOAL_RSS_MIB=20
+# Idle RSS: the server just started and idle (it has answered its health
+# checks, nothing else), in decimal megabytes as the issue states it.
+GOAL_RSS_MB=20
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -821,9 +823,9 @@ errors_cell() { # BACKEND
     if [ "$e" -eq 0 ]; then echo "**met** (0)"; else echo "**not met** ($e)"; fi
 }
 rss_cell() { # BACKEND
-    local warm
-    warm=$(cat "$OUT/$1/rss-warm-kib.txt")
-    echo "$(verdict "$(awk -v k="$warm" -v g="$GOAL_RSS_MIB" 'BEGIN { print (k / 1024 <= g) ? 1 : 0 }')") ($(mib "$warm") MiB after the warm-up; $(mib "$(cat "$OUT/$1/rss-start-kib.txt")") MiB just after start)"
+    local start
+    start=$(cat "$OUT/$1/rss-start-kib.txt")
+    echo "$(verdict "$(awk -v k="$start" -v g="$GOAL_RSS_MB" 'BEGIN { print (k * 1024 <= g * 1000000) ? 1 : 0 }')") ($(fmt 1 "$(calc "$start * 1024 / 1000000")") MB = $(mib "$start") MiB idle after start; $(mib "$(cat "$OUT/$1/rss-warm-kib.txt")") MiB after the warm-up, its caches full)"
 }
 cache_counts() { # BACKEND FILE -> "hits / misses" (from /metrics, whatever the metric's prefix and labels)
     awk '$1 ~ /cache_lookups_total\{/ && $1 ~ /result="hit"/ { h += $2 }
@@ -984,7 +986,7 @@ SECTION_FILE="$OUT/section.md"
     line "list articles, signed in, ≥ $GOAL_LIST_AUTH % of the ceiling" goal_cell list-auth "$GOAL_LIST_AUTH"
     line "one article ≥ $GOAL_ARTICLE % of the ceiling" goal_cell article "$GOAL_ARTICLE"
     line "zero errors (all scenarios, all runs)" errors_cell
-    line "idle RSS ≤ $GOAL_RSS_MIB MiB" rss_cell
+    line "idle RSS ≤ $GOAL_RSS_MB MB" rss_cell
     echo
     echo "Other people's work on the machine, just before / during the kept measurements: median"
     echo "$(pct0 "$background_median") % / $(pct0 "$other_median") %, max $(pct0 "$background_max") % / $(pct0 "$other_max") %; waited $quiet_waited s for quiet, repeated $repeated"
