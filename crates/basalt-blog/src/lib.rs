@@ -80,6 +80,7 @@ impl Module for BlogModule {
                 db: platform.db.clone(),
                 identity,
                 cache: platform.cache.clone(),
+                flights: Default::default(),
                 events: platform.events.waker(),
             }))
         })

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use basalt_identity::service::IdentityService;
 use basalt_platform::Db;
-use basalt_platform::cache::Cache;
+use basalt_platform::cache::{Cache, Flights};
 use uuid::Uuid;
 
 use crate::error::BlogError;
@@ -24,6 +24,8 @@ pub struct Blog {
     pub identity: IdentityService,
     /// Cache for anonymous pages and tags.
     pub cache: Arc<dyn Cache>,
+    /// Concurrent misses of one cached page compute it once.
+    pub flights: Arc<Flights>,
     /// Wakes the event relay after commits (the store records the events).
     pub events: EventWaker,
 }
@@ -78,7 +80,15 @@ impl Blog {
     where
         F: std::future::Future<Output = Result<Vec<u8>, BlogError>>,
     {
-        basalt_platform::cache::cached(&*self.cache, CACHE_NAMESPACE, key, CACHE_TTL, compute).await
+        basalt_platform::cache::cached(
+            &*self.cache,
+            &self.flights,
+            CACHE_NAMESPACE,
+            key,
+            CACHE_TTL,
+            compute,
+        )
+        .await
     }
 
     /// Makes every cached page stale, on every node; called after each
