@@ -381,7 +381,7 @@ fn verify_argon2(
     let mut computed = vec![0u8; expected.len()];
     let hasher = Argon2::new(algorithm, version, params.clone());
     scratch::with_blocks(params.block_count(), |blocks| {
-        hasher.hash_password_into_with_memory(password, salt, &mut computed, blocks)
+        basalt_argon2::hash_into(&hasher, password, salt, &mut computed, blocks)
     })
     .map_err(|e| fail(&e))?;
     // `Output`'s equality is constant-time.
@@ -448,7 +448,7 @@ fn hash_argon2id(password: &[u8], params: &argon2::Params) -> anyhow::Result<Str
     let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
     let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     scratch::with_blocks(params.block_count(), |blocks| {
-        hasher.hash_password_into_with_memory(password, &salt, &mut out, blocks)
+        basalt_argon2::hash_into(&hasher, password, &salt, &mut out, blocks)
     })
     .map_err(|e| fail(&e))?;
     let hash = PasswordHash {
@@ -467,7 +467,7 @@ fn dummy_work(password: &[u8], current: &argon2::Params) {
     let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, current.clone());
     let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
     let done = scratch::with_blocks(current.block_count(), |blocks| {
-        hasher.hash_password_into_with_memory(password, DUMMY_SALT, &mut out, blocks)
+        basalt_argon2::hash_into(&hasher, password, DUMMY_SALT, &mut out, blocks)
     });
     if let Err(e) = done {
         tracing::warn!(error = %e, "dummy password hashing failed");
