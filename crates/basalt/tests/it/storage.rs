@@ -187,6 +187,21 @@ async fn a_dropped_transaction_rolls_back() {
     assert_eq!(fixture::count_notes(&db).await.expect("count"), 0);
 }
 
+/// Polls `future` up to `polls` times, yielding to the runtime in between,
+/// then drops it: a caller that goes away midway (a client hanging up).
+async fn abandon_after<F: std::future::Future>(future: F, polls: usize) {
+    let mut future = std::pin::pin!(future);
+    for _ in 0..polls {
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_ready()))
+                .await;
+        if ready {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A commit, once started, takes effect even if its caller is dropped
 /// midway (a client hanging up): the caller's work is either wholly undone
 /// (dropped before committing) or wholly done, never left to chance.
@@ -208,17 +223,7 @@ async fn a_commit_abandoned_midway_still_commits() {
                 .map(|done| done.rows_affected())
         })
         .expect("insert");
-        let mut commit = std::pin::pin!(tx.commit());
-        for _ in 0..1 + i % 4 {
-            let done = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(commit.as_mut().poll(cx).is_ready())
-            })
-            .await;
-            if done {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        abandon_after(tx.commit(), 1 + i % 4).await;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut count = fixture::count_notes(&db).await.expect("count");
@@ -247,17 +252,7 @@ async fn a_begin_abandoned_midway_leaves_no_transaction_behind() {
     // Abandon BEGINs at every point of their progress: polled a few times,
     // yielding to the runtime in between, then dropped.
     for i in 0..600 {
-        let mut begin = std::pin::pin!(db.begin());
-        for _ in 0..i % 15 {
-            let polled = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(begin.as_mut().poll(cx).is_ready())
-            })
-            .await;
-            if polled {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        abandon_after(db.begin(), i % 15).await;
     }
     // Writes outside a transaction, spread over the pool's connections, are
     // committed at once (inside a leftover transaction they would not be
