@@ -305,6 +305,27 @@ async fn after_a_lock_each_further_failure_locks_again_for_longer() {
 
 /// A client that gives up while its (correct) password is being hashed
 /// must not leave a failure counted against the account.
+/// A client that gives up after 3 ms, before any real (OWASP) hash ends.
+fn impatient_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(3))
+        .build()
+        .expect("client")
+}
+
+/// The failed sign-ins counted against `email`'s account, read from `db`.
+async fn failed_logins(db: &basalt_platform::Db, email: &str) -> i64 {
+    basalt_platform::with_conn!(db, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(failed_logins AS BIGINT) FROM identity_users WHERE email_normalized = $1",
+        )
+        .bind(email.to_lowercase())
+        .fetch_one(conn)
+        .await
+    })
+    .expect("counter")
+}
+
 #[tokio::test]
 async fn an_abandoned_sign_in_leaves_no_failure_behind() {
     // Real (OWASP) hashing cost, so the client can leave mid-hash.
@@ -314,10 +335,7 @@ async fn an_abandoned_sign_in_leaves_no_failure_behind() {
         .spawn()
         .await;
     let email = registered(&app).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(3))
-        .build()
-        .expect("client");
+    let impatient = impatient_client();
     for _ in 0..5 {
         let r = impatient
             .post(app.url("/api/auth/token"))
@@ -329,13 +347,7 @@ async fn an_abandoned_sign_in_leaves_no_failure_behind() {
     // Let the abandoned checks finish, then: nothing counted, nothing locked.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let failures: i64 = basalt_platform::with_conn!(&app.platform.db, |conn| {
-            sqlx::query_scalar("SELECT CAST(failed_logins AS BIGINT) FROM identity_users WHERE email_normalized = $1")
-                .bind(email.to_lowercase())
-                .fetch_one(conn)
-                .await
-        })
-        .expect("counter");
+        let failures = failed_logins(&app.platform.db, &email).await;
         if failures == 0 {
             break;
         }
@@ -365,10 +377,7 @@ async fn sign_ins_in_progress_at_shutdown_are_settled_before_it_ends() {
         .spawn()
         .await;
     let email = registered(&app).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(3))
-        .build()
-        .expect("client");
+    let impatient = impatient_client();
     let sign_ins = (0..8).map(|_| {
         impatient
             .post(app.url("/api/auth/token"))
@@ -389,15 +398,7 @@ async fn sign_ins_in_progress_at_shutdown_are_settled_before_it_ends() {
     )
     .await
     .expect("connect");
-    let failures: i64 = basalt_platform::with_conn!(&db, |conn| {
-        sqlx::query_scalar(
-            "SELECT CAST(failed_logins AS BIGINT) FROM identity_users WHERE email_normalized = $1",
-        )
-        .bind(email.to_lowercase())
-        .fetch_one(conn)
-        .await
-    })
-    .expect("counter");
+    let failures = failed_logins(&db, &email).await;
     assert_eq!(failures, 0, "attempts left counted by the shutdown");
 }
 
