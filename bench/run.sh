@@ -21,7 +21,7 @@
 #  4. N times (default 5), each step after waiting for the machine to be
 #     quiet (other people's builds and tests skew everything):
 #     - the cost of one argon2id verification at the server's parameters
-#       (crates/basalt-identity/examples/hash_cost.rs, server idle); the
+#       (crates/basalt/examples/hash_cost.rs, server idle); the
 #       ceiling is `cores / median seconds per hash`;
 #     - a paced read probe of GET /.well-known/jwks.json, server idle;
 #     - a sign-in storm (wrk, POST /api/auth/token rotating over the users);
@@ -113,7 +113,7 @@ done
 # folder of its own, so that the result names one commit and half-finished
 # edits in the working tree can neither skew nor break it; --worktree
 # measures the working tree as it is.
-EXAMPLE=crates/basalt-identity/examples/hash_cost.rs
+EXAMPLE=crates/basalt/examples/hash_cost.rs
 if [ "$SOURCE" = head ]; then
     head_commit=$(git -C "$ROOT" rev-parse HEAD) || die "not a git checkout: use --worktree"
     SNAPSHOTS="$CARGO_TARGET_DIR/bench-src"
@@ -144,7 +144,7 @@ fi
 
 log "building $SRC (release; several minutes the first time) -> $OUT/build.log"
 (cd "$SRC" && cargo build --release -p basalt \
-    && cargo build --release -p basalt-identity --example hash_cost) >"$OUT/build.log" 2>&1 \
+    && cargo build --release -p basalt --example hash_cost) >"$OUT/build.log" 2>&1 \
     || die "build failed (see $OUT/build.log)"
 
 # -------------------------------------------------------------- helpers ----

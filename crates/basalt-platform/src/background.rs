@@ -20,6 +20,7 @@ pub struct BackgroundTasks {
 #[derive(Debug, Default)]
 struct Inner {
     running: AtomicUsize,
+    started: AtomicUsize,
     finished: Notify,
 }
 
@@ -42,6 +43,7 @@ impl BackgroundTasks {
         F::Output: Send + 'static,
     {
         self.inner.running.fetch_add(1, Ordering::AcqRel);
+        self.inner.started.fetch_add(1, Ordering::AcqRel);
         let running = Running(self.inner.clone());
         tokio::spawn(async move {
             let _running = running;
@@ -52,6 +54,12 @@ impl BackgroundTasks {
     /// Tasks started and not yet ended.
     pub fn running(&self) -> usize {
         self.inner.running.load(Ordering::Acquire)
+    }
+
+    /// Tasks started since this tracker was made, ended or not: lets a
+    /// caller (a test) see that the work it caused has begun.
+    pub fn started(&self) -> usize {
+        self.inner.started.load(Ordering::Acquire)
     }
 
     /// Waits until no task runs, or `grace` has passed; returns how many
@@ -84,6 +92,7 @@ mod tests {
         }
         tasks.spawn(async { panic!("a failing task still ends") });
         assert_eq!(tasks.drain(Duration::from_secs(5)).await, 0);
+        assert_eq!(tasks.started(), 3, "ended tasks stay counted as started");
 
         tasks.spawn(tokio::time::sleep(Duration::from_secs(60)));
         let started = std::time::Instant::now();

@@ -6,8 +6,14 @@
 //! Used by `bench/run.sh` to compute the sign-in ceiling
 //! `cores / seconds-per-hash`. Not a test: it asserts nothing.
 //!
+//! It is an example of the `basalt` package, not of `basalt-identity`,
+//! because the release profile's fat LTO optimises everything at the level
+//! of the crate that is linked: built as an identity example, Argon2 ran at
+//! `opt-level = "s"` (23 ms per hash instead of the server's 14 ms), and the
+//! ceiling computed from it was far too low.
+//!
 //! ```text
-//! cargo run --release -p basalt-identity --example hash_cost -- [ITERATIONS] [THREADS] [PER_THREAD]
+//! cargo run --release -p basalt --example hash_cost -- [ITERATIONS] [THREADS] [PER_THREAD]
 //! ```
 //!
 //! - `ITERATIONS` (default 30, at most 1000): sequential verifications timed
