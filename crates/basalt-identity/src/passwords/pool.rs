@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -43,6 +43,24 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Sign-ins in a burst come closer together than this, so a storm reuses
 /// the memory from hash to hash.
 pub(super) const RELEASE_AFTER: Duration = Duration::from_secs(2);
+
+/// How long an idle-priority hashing thread keeps looking for its next job
+/// (yielding the CPU in between) before it goes to sleep.
+///
+/// Why: scheduler traces of a sign-in storm (Linux 6.18, EEVDF) showed a
+/// hashing thread that had just been woken with a job running on for up to
+/// a whole tick (4 ms at `HZ=250`) while a request thread woken on the same
+/// CPU waited: the kernel's reschedule interrupt arrived, and the hash was
+/// picked again. Most likely the woken `SCHED_IDLE` thread is put back with
+/// the CPU time it is owed, which at its tiny weight drags the queue's
+/// average virtual time back so far that the request thread is not yet
+/// "eligible" to run. A storm keeps the queue fed within this window, so
+/// handing jobs over without sleeping avoids that re-entry. In short runs it
+/// brought the read probe's p99 during a storm from 2.2-4.1 times its idle
+/// value to 1.6-1.9 times (`bench/notes/identity-signin.md`). The spinning
+/// costs only CPU time nobody else wants: the thread is at `SCHED_IDLE` and
+/// yields on every turn.
+const HANDOFF_SPIN: Duration = Duration::from_micros(500);
 
 /// Runs closures on `threads` dedicated threads. Dropping the pool lets its
 /// threads finish the jobs queued and exit.
@@ -78,7 +96,12 @@ impl HashPool {
                 .name(format!("basalt-hash-{index}"))
                 .spawn(move || {
                     lower_priority(priority);
-                    while let Some(job) = shared.next_job() {
+                    // Spinning at normal priority would take CPU from requests.
+                    let spin = match priority {
+                        HashPriority::Idle => HANDOFF_SPIN,
+                        HashPriority::Low | HashPriority::Normal => Duration::ZERO,
+                    };
+                    while let Some(job) = shared.next_job(spin) {
                         // A panicking hash must not shrink the pool; the
                         // caller sees its reply channel closed instead.
                         let _ = catch_unwind(AssertUnwindSafe(job));
@@ -125,9 +148,27 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next job; `None` once the pool is closed and drained. Frees the
-    /// thread's working memory whenever it has waited [`RELEASE_AFTER`].
-    fn next_job(&self) -> Option<Job> {
+    /// The next job; `None` once the pool is closed and drained. Looks for
+    /// one for `spin` (yielding in between, see [`HANDOFF_SPIN`]) before it
+    /// sleeps. Frees the thread's working memory whenever it has waited
+    /// [`RELEASE_AFTER`].
+    fn next_job(&self, spin: Duration) -> Option<Job> {
+        let spin_until = Instant::now() + spin;
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(job) = state.jobs.pop_front() {
+                    return Some(job);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::thread::yield_now();
+        }
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
@@ -205,6 +246,33 @@ mod tests {
         tokio::time::sleep(RELEASE_AFTER + Duration::from_millis(500)).await;
         let after = pool.run(super::super::scratch::held).await.expect("runs");
         assert_eq!(after, 0, "freed after {RELEASE_AFTER:?} idle");
+    }
+
+    /// Within its spin window a thread finds a job queued without a wake-up
+    /// (it never went to sleep); past it, only the wake-up would reach it.
+    #[test]
+    fn a_spinning_thread_takes_the_next_job_without_being_woken() {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let taker = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let job = shared.next_job(Duration::from_secs(10));
+                (job.is_some(), started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        // Queued behind the pool's back: no notify.
+        shared.lock().jobs.push_back(Box::new(|| ()));
+        let (found, waited) = taker.join().expect("taker");
+        assert!(found);
+        assert!(
+            waited < RELEASE_AFTER,
+            "took {waited:?}: the thread slept instead of spinning"
+        );
     }
 
     /// Reads the scheduling policy of the thread the work runs on, from
