@@ -98,3 +98,12 @@ describe_machine() {
     [ -n "$hypervisor" ] && machine="$machine, virtual machine ($hypervisor)"
     echo "$machine; $mem_gib GiB RAM; $kernel; $rustc_version; $wrk_version"
 }
+
+# release_profile ROOT: the release profile's LTO and opt-level, as written in
+# ROOT/Cargo.toml, for the reports.
+release_profile() {
+    awk '/^\[/ { in_release = ($0 == "[profile.release]") }
+         in_release && /^lto *=/ { gsub(/[" ]/, "", $3); lto = $3 }
+         in_release && /^opt-level *=/ { gsub(/[" ]/, "", $3); opt = $3 }
+         END { printf "%s LTO, opt-level %s except the packages Cargo.toml raises", lto ? lto : "off", opt ? opt : 3 }' "$1/Cargo.toml"
+}

@@ -463,7 +463,7 @@ SECTION_FILE="$OUT/section.md"
     echo "medians reported (raw output was in \`bench/out/$STAMP/\`, which git ignores)."
     echo
     echo "- **Machine:** $machine."
-    echo "- **Code:** $code_desc; release build (thin LTO); database: $database."
+    echo "- **Code:** $code_desc; release build ($(release_profile "$SRC")); database: $database."
     echo "- **Server:** default configuration ($hash_params; \`max_concurrent_hashes\`"
     echo "  = $hash_permits; Tokio's default runtime) except sign-in and registration rate limits and the"
     echo "  lockout threshold raised to 1,000,000, and log level \`warn\`."
