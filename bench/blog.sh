@@ -880,7 +880,7 @@ SECTION_FILE="$OUT/section.md"
     echo "medians reported (raw output was in \`bench/out/$STAMP/\`, which git ignores)."
     echo
     echo "- **Machine:** $machine."
-    echo "- **Code:** $code_desc; release build (thin LTO)."
+    echo "- **Code:** $code_desc; release build ($(release_profile "${SRC:-$ROOT}"))."
     echo "- **Databases:** $backend_versions."
     echo "- **Server:** default configuration (pool of 10 database connections, in-process cache of"
     echo "  article pages and tags, Tokio's default runtime) except the sign-in rate limits raised to"
