@@ -55,11 +55,11 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_secs(2);
 /// the CPU time it is owed, which at its tiny weight drags the queue's
 /// average virtual time back so far that the request thread is not yet
 /// "eligible" to run. A storm keeps the queue fed within this window, so
-/// handing jobs over without sleeping avoids that re-entry. In short runs it
-/// brought the read probe's p99 during a storm from 2.2-4.1 times its idle
-/// value to 1.6-1.9 times (`bench/notes/identity-signin.md`). The spinning
-/// costs only CPU time nobody else wants: the thread is at `SCHED_IDLE` and
-/// yields on every turn.
+/// handing jobs over without sleeping avoids that re-entry. In alternating
+/// short runs the read probe's p99 during a storm went from 1.75-2.47 ms to
+/// 0.65-1.91 ms (`bench/notes/identity-signin.md`). The spinning costs only
+/// CPU time nobody else wants: the thread is at `SCHED_IDLE` and yields on
+/// every turn.
 const HANDOFF_SPIN: Duration = Duration::from_micros(500);
 
 /// Runs closures on `threads` dedicated threads. Dropping the pool lets its
