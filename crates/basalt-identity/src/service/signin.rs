@@ -87,7 +87,9 @@ impl IdentityService {
         )
         .await?;
 
-        let Some(user) = users::find_by_email(&self.inner.db, email).await? else {
+        let Some(users::SignInAttempt { user, attempt }) =
+            users::begin_attempt(&self.inner.db, email, Utc::now()).await?
+        else {
             self.inner.passwords.verify_dummy(password).await;
             audit::record(
                 &self.inner.db,
@@ -100,9 +102,7 @@ impl IdentityService {
             .await;
             return Err(IdentityError::SignInFailed);
         };
-
-        let now = Utc::now();
-        let Some(attempt) = users::reserve_attempt(&self.inner.db, user.id, now).await? else {
+        let Some(attempt) = attempt else {
             // Locked: spend the same time as a real check.
             self.inner.passwords.verify_dummy(password).await;
             audit::record(

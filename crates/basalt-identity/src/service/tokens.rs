@@ -99,9 +99,15 @@ impl IdentityService {
     ) -> Result<TokenPair, IdentityError> {
         let (refresh, hash) = crypto::new_token()?;
         let now = Utc::now();
-        let mut tx = self.inner.db.begin().await?;
-        refresh_tokens::insert(&mut tx, &hash, family, user.id, now, family_expires_at).await?;
-        tx.commit().await?;
+        refresh_tokens::insert(
+            &self.inner.db,
+            &hash,
+            family,
+            user.id,
+            now,
+            family_expires_at,
+        )
+        .await?;
         let family_id = family.to_string();
         let access = self
             .inner
@@ -145,9 +151,7 @@ impl IdentityService {
             Err(e) => return Err(e),
         };
 
-        let mut tx = self.inner.db.begin().await?;
-        let spent_now = refresh_tokens::spend(&mut tx, row.id, now).await?;
-        tx.commit().await?;
+        let spent_now = refresh_tokens::spend(&self.inner.db, row.id, now).await?;
         if !spent_now {
             // Read again: a concurrent refresh may have spent it after our
             // first read, and only the stored time says how long ago.

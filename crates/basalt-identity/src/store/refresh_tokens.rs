@@ -1,7 +1,7 @@
 //! The `identity_refresh_tokens` table: single-use tokens in families.
 
-use basalt_platform::db::{Db, Tx};
-use basalt_platform::{with_conn, with_tx};
+use basalt_platform::db::Db;
+use basalt_platform::with_conn;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -22,9 +22,10 @@ pub struct RefreshRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a new token of `family_id`.
+/// Stores a new token of `family_id`. One statement, so no transaction of
+/// its own: each `BEGIN` and `COMMIT` is a round trip to the database.
 pub async fn insert(
-    tx: &mut Tx,
+    db: &Db,
     token_hash: &[u8],
     family_id: Uuid,
     user_id: Uuid,
@@ -32,7 +33,7 @@ pub async fn insert(
     expires_at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    with_tx!(tx, |conn| {
+    with_conn!(db, |conn| {
         sqlx::query(
             "INSERT INTO identity_refresh_tokens (id, token_hash, family_id, user_id, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -62,9 +63,10 @@ pub async fn find(db: &Db, token_hash: &[u8]) -> Result<Option<RefreshRow>, sqlx
     })
 }
 
-/// Spends a token: true for exactly one caller, however many race.
-pub async fn spend(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-    let n = with_tx!(tx, |conn| {
+/// Spends a token: true for exactly one caller, however many race (one
+/// atomic statement).
+pub async fn spend(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let n = with_conn!(db, |conn| {
         sqlx::query("UPDATE identity_refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL")
             .bind(id)
             .bind(now)

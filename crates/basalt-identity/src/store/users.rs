@@ -276,29 +276,58 @@ pub struct Attempt {
     pub lock_level: i64,
 }
 
-/// Counts a sign-in attempt as a failure *before* the password is checked,
-/// in one atomic statement, unless the account is locked (then `None`).
-/// Counting first is what keeps 100 parallel guesses from all being checked:
-/// each gets a distinct count, and only counts within the budget may verify.
-pub async fn reserve_attempt(
+/// The account a sign-in names, and its attempt.
+#[derive(Debug, Clone)]
+pub struct SignInAttempt {
+    /// The account.
+    pub user: UserRow,
+    /// The reserved attempt; `None` while the account is locked (nothing
+    /// was counted).
+    pub attempt: Option<Attempt>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SignInAttemptRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    failures: i64,
+    lock_level: i64,
+    locked: bool,
+}
+
+/// Finds the account by email (case-insensitively) and, unless it is locked,
+/// counts this sign-in attempt as a failure *before* the password is
+/// checked, in one atomic statement. Counting first is what keeps 100
+/// parallel guesses from all being checked: each gets a distinct count, and
+/// only counts within the budget may verify. One statement on every path
+/// (unknown, locked, open account), and one round trip where a sign-in used
+/// to spend two.
+pub async fn begin_attempt(
     db: &Db,
-    id: Uuid,
+    email: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Attempt>, sqlx::Error> {
-    let row: Option<(i64, i64)> = with_conn!(db, |conn| {
+) -> Result<Option<SignInAttempt>, sqlx::Error> {
+    let row: Option<SignInAttemptRow> = with_conn!(db, |conn| {
         sqlx::query_as(
-            "UPDATE identity_users SET failed_logins = failed_logins + 1 \
-             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
-             RETURNING CAST(failed_logins AS BIGINT), CAST(lock_level AS BIGINT)",
+            "UPDATE identity_users SET failed_logins = failed_logins + \
+             CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN 1 ELSE 0 END \
+             WHERE email_normalized = $1 \
+             RETURNING id, email, username, password_hash, role, bio, image, email_verified_at, \
+             locked_until, created_at, CAST(failed_logins AS BIGINT) AS failures, \
+             CAST(lock_level AS BIGINT) AS lock_level, \
+             (locked_until IS NOT NULL AND locked_until > $2) AS locked",
         )
-        .bind(id)
+        .bind(crate::model::normalize(email))
         .bind(now)
         .fetch_optional(conn)
         .await
     })?;
-    Ok(row.map(|(failures, lock_level)| Attempt {
-        failures,
-        lock_level,
+    Ok(row.map(|row| SignInAttempt {
+        attempt: (!row.locked).then_some(Attempt {
+            failures: row.failures,
+            lock_level: row.lock_level,
+        }),
+        user: row.user,
     }))
 }
 
