@@ -12,6 +12,7 @@
 
 pub mod in_list;
 mod migrations;
+mod sqlite_pool;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,12 +22,13 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Transaction};
 
 pub use migrations::{
     MIGRATIONS_TABLE, MigrationError, MigrationFile, MigrationReport, Migrations, apply_migrations,
 };
+pub use sqlite_pool::{PooledSqlite, SqlitePool, SqliteTx};
 
 use crate::config::{DatabaseConfig, DatabaseUrl};
 
@@ -53,7 +55,7 @@ impl Backend {
 /// or where the SQL really differs.
 #[derive(Debug, Clone)]
 pub enum Pool {
-    /// SQLite pool.
+    /// SQLite pool (Basalt's own: see [`SqlitePool`]).
     Sqlite(SqlitePool),
     /// PostgreSQL pool.
     Postgres(PgPool),
@@ -63,7 +65,7 @@ pub enum Pool {
 #[derive(Debug)]
 pub enum Conn {
     /// SQLite connection.
-    Sqlite(PoolConnection<Sqlite>),
+    Sqlite(PooledSqlite),
     /// PostgreSQL connection.
     Postgres(PoolConnection<Postgres>),
 }
@@ -78,26 +80,6 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// An SQLite write transaction and the writer turn it holds (see [`Db::begin`]).
-#[derive(Debug)]
-pub struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl std::ops::Deref for SqliteTx {
-    type Target = Transaction<'static, Sqlite>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
-
 impl Tx {
     /// Commits the transaction. Once called, the commit runs to its end on a
     /// task of its own, even if the caller is dropped (a client hanging up):
@@ -108,7 +90,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let commit = tokio::spawn(async move {
             match self {
-                Self::Sqlite(tx) => tx.tx.commit().await,
+                Self::Sqlite(tx) => tx.commit().await,
                 Self::Postgres(tx) => tx.commit().await,
             }
         });
@@ -187,11 +169,7 @@ impl Db {
                 {
                     std::fs::create_dir_all(parent).map_err(|e| fail(sqlx::Error::Io(e)))?;
                 }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(settings.max_connections)
-                    .acquire_timeout(acquire_timeout)
-                    .test_before_acquire(false)
-                    .connect_with(options)
+                let pool = SqlitePool::connect(options, settings.max_connections, acquire_timeout)
                     .await
                     .map_err(fail)?;
                 Pool::Sqlite(pool)
@@ -265,10 +243,11 @@ impl Db {
                 let turn = Arc::clone(&self.writer_turn).lock_owned();
                 let turn = tokio::time::timeout(WRITER_TURN_TIMEOUT, turn).await.ok();
                 let p = p.clone();
-                let tx = tokio::spawn(async move { p.begin_with("BEGIN IMMEDIATE").await })
-                    .await
-                    .map_err(orphaned)??;
-                Tx::Sqlite(SqliteTx { tx, _turn: turn })
+                let tx =
+                    tokio::spawn(async move { SqliteTx::begin(p.acquire().await?, turn).await })
+                        .await
+                        .map_err(orphaned)??;
+                Tx::Sqlite(tx)
             }
             Pool::Postgres(p) => {
                 let p = p.clone();
@@ -296,7 +275,7 @@ impl Db {
     /// Current pool statistics.
     pub fn stats(&self) -> PoolStats {
         let (size, idle, max) = match &self.pool {
-            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.max_connections()),
             Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         PoolStats {
@@ -390,7 +369,7 @@ macro_rules! with_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
             $crate::db::Tx::Sqlite(tx) => {
-                let $conn = &mut ***tx;
+                let $conn = &mut **tx;
                 $body
             }
             $crate::db::Tx::Postgres(tx) => {
