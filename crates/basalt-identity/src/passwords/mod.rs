@@ -16,6 +16,7 @@
 //! list of common/breached passwords, no match with the account's own
 //! identifiers, and no composition rules.
 
+mod affinity;
 mod policy;
 mod pool;
 mod scratch;

@@ -8,7 +8,9 @@
 //! hashing thread at [`HashPriority::Idle`] yields its core as soon as a
 //! request thread wakes, so reads keep their idle latency and the hashes use
 //! every cycle left over. Lowering one's own priority needs no privilege.
-
+//!
+//! At that priority each thread is also pinned to a CPU of its own, and
+//! unpinned again if it seems starved there ([`STARVED_AFTER`]).
 //!
 //! A thread that has been idle for [`RELEASE_AFTER`] frees its Argon2 working
 //! memory ([`super::scratch`]); a busy one reuses it from hash to hash.
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+
+use super::affinity;
 
 /// The OS scheduling priority of the password hashing threads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +66,27 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_secs(2);
 /// every turn.
 const HANDOFF_SPIN: Duration = Duration::from_micros(500);
 
+/// How long a pinned hashing thread may hold one job before it is let run
+/// on any CPU.
+///
+/// Why pin at all: the same traces showed the long waits also after a
+/// hashing thread was moved between CPUs, which re-inserts it with its lag
+/// just like a wake-up. Pinned one to a CPU, the threads are never moved. In
+/// alternating short storms (`bench/notes/identity-signin.md`) the read
+/// probe's p99 fell from 0.88-2.20 ms to 0.60-1.34 ms, and sign-ins rose.
+///
+/// Why unpin: a `SCHED_IDLE` thread pinned to a CPU that some other work
+/// keeps busy gets about 0.3 % of it, and the job it holds would crawl while
+/// another CPU may sit idle. A hash takes about 15 ms at OWASP parameters;
+/// a job held this long means the thread is starved (or the parameters are
+/// far above OWASP's, where pinning matters little). Callers waiting for a
+/// hash check for that each time this much has passed.
+const STARVED_AFTER: Duration = Duration::from_millis(500);
+
+/// How long an unpinned thread runs anywhere before it pins itself again
+/// (after its current job).
+const UNPINNED_FOR: Duration = Duration::from_secs(30);
+
 /// Runs closures on `threads` dedicated threads. Dropping the pool lets its
 /// threads finish the jobs queued and exit.
 pub(super) struct HashPool {
@@ -74,21 +99,83 @@ pub(super) struct HashPool {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    pinning: Pinning,
 }
 
 #[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
     closed: bool,
+    /// One per thread, by index.
+    threads: Vec<ThreadSlot>,
+}
+
+#[derive(Default)]
+struct ThreadSlot {
+    /// When it took the job it is running.
+    busy_since: Option<Instant>,
+    /// Set once the thread has pinned itself.
+    pinned: Option<Pinned>,
+}
+
+struct Pinned {
+    thread: affinity::ThreadId,
+    cpu: usize,
+    /// While set, the thread may run on any CPU, until then.
+    unpinned_until: Option<Instant>,
+}
+
+/// Which CPU each thread is pinned to, and the timing of the starvation
+/// guard ([`STARVED_AFTER`], [`UNPINNED_FOR`]; shorter in tests).
+#[derive(Debug, Clone, Default)]
+struct Pinning {
+    /// CPU of thread `i`; empty: nothing is pinned.
+    cpu_of_thread: Vec<usize>,
+    /// Every CPU the process may use: where an unpinned thread may run.
+    allowed: Vec<usize>,
+    starved_after: Duration,
+    unpinned_for: Duration,
+}
+
+impl Pinning {
+    /// One CPU per thread at `idle` priority, when there are more than one
+    /// and enough for every thread; otherwise none.
+    fn plan(threads: usize, priority: HashPriority) -> Self {
+        let allowed = affinity::allowed_cpus();
+        let pin = priority == HashPriority::Idle && allowed.len() > 1 && threads <= allowed.len();
+        Self {
+            cpu_of_thread: if pin {
+                allowed[..threads].to_vec()
+            } else {
+                Vec::new()
+            },
+            allowed,
+            starved_after: STARVED_AFTER,
+            unpinned_for: UNPINNED_FOR,
+        }
+    }
 }
 
 impl HashPool {
     /// Starts the threads. Failing to lower the priority is logged and the
     /// thread carries on at normal priority: slower reads beat no sign-ins.
     pub(super) fn start(threads: usize, priority: HashPriority) -> anyhow::Result<Self> {
+        Self::start_with(threads, priority, Pinning::plan(threads, priority))
+    }
+
+    fn start_with(
+        threads: usize,
+        priority: HashPriority,
+        pinning: Pinning,
+    ) -> anyhow::Result<Self> {
+        let state = State {
+            threads: (0..threads).map(|_| ThreadSlot::default()).collect(),
+            ..State::default()
+        };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             wake: Condvar::new(),
+            pinning,
         });
         for index in 0..threads {
             let shared = Arc::clone(&shared);
@@ -96,15 +183,17 @@ impl HashPool {
                 .name(format!("basalt-hash-{index}"))
                 .spawn(move || {
                     lower_priority(priority);
+                    shared.pin(index);
                     // Spinning at normal priority would take CPU from requests.
                     let spin = match priority {
                         HashPriority::Idle => HANDOFF_SPIN,
                         HashPriority::Low | HashPriority::Normal => Duration::ZERO,
                     };
-                    while let Some(job) = shared.next_job(spin) {
+                    while let Some(job) = shared.next_job(index, spin) {
                         // A panicking hash must not shrink the pool; the
                         // caller sees its reply channel closed instead.
                         let _ = catch_unwind(AssertUnwindSafe(job));
+                        shared.job_done(index);
                     }
                     super::scratch::release();
                 })?;
@@ -130,9 +219,15 @@ impl HashPool {
             state.jobs.push_back(job);
         }
         self.shared.wake.notify_one();
-        result
-            .await
-            .map_err(|_| anyhow::anyhow!("password hashing panicked"))
+        let mut result = result;
+        loop {
+            match tokio::time::timeout(self.shared.pinning.starved_after, &mut result).await {
+                Ok(done) => {
+                    return done.map_err(|_| anyhow::anyhow!("password hashing panicked"));
+                }
+                Err(_waiting) => self.shared.unpin_starved(),
+            }
+        }
     }
 }
 
@@ -152,12 +247,12 @@ impl Shared {
     /// one for `spin` (yielding in between, see [`HANDOFF_SPIN`]) before it
     /// sleeps. Frees the thread's working memory whenever it has waited
     /// [`RELEASE_AFTER`].
-    fn next_job(&self, spin: Duration) -> Option<Job> {
+    fn next_job(&self, index: usize, spin: Duration) -> Option<Job> {
         let spin_until = Instant::now() + spin;
         loop {
             {
                 let mut state = self.lock();
-                if let Some(job) = state.jobs.pop_front() {
+                if let Some(job) = state.take_job(index) {
                     return Some(job);
                 }
                 if state.closed {
@@ -171,7 +266,7 @@ impl Shared {
         }
         let mut state = self.lock();
         loop {
-            if let Some(job) = state.jobs.pop_front() {
+            if let Some(job) = state.take_job(index) {
                 return Some(job);
             }
             if state.closed {
@@ -188,6 +283,97 @@ impl Shared {
                 state = self.lock();
             }
         }
+    }
+}
+
+impl Shared {
+    /// Pins thread `index` to its CPU, if the plan gives it one.
+    fn pin(&self, index: usize) {
+        let Some(&cpu) = self.pinning.cpu_of_thread.get(index) else {
+            return;
+        };
+        match affinity::pin_current(cpu) {
+            Ok(()) => {
+                self.lock().threads[index].pinned = Some(Pinned {
+                    thread: affinity::current_thread(),
+                    cpu,
+                    unpinned_until: None,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(cpu, %error, "could not pin a password hashing thread to a CPU");
+            }
+        }
+    }
+
+    /// Thread `index` finished its job; pins it again once its time
+    /// unpinned is over.
+    fn job_done(&self, index: usize) {
+        let now = Instant::now();
+        let repin = {
+            let mut state = self.lock();
+            let slot = &mut state.threads[index];
+            slot.busy_since = None;
+            match &mut slot.pinned {
+                Some(pinned) if pinned.unpinned_until.is_some_and(|until| now >= until) => {
+                    pinned.unpinned_until = None;
+                    Some(pinned.cpu)
+                }
+                _ => None,
+            }
+        };
+        if let Some(cpu) = repin
+            && let Err(error) = affinity::pin_current(cpu)
+        {
+            tracing::warn!(cpu, %error, "could not pin a password hashing thread again");
+        }
+    }
+
+    /// Lets every pinned thread that has held its job for too long run on
+    /// any CPU, for a while (see [`STARVED_AFTER`]).
+    fn unpin_starved(&self) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        for (index, slot) in state.threads.iter_mut().enumerate() {
+            let ThreadSlot {
+                busy_since: Some(since),
+                pinned: Some(pinned),
+            } = slot
+            else {
+                continue;
+            };
+            if pinned.unpinned_until.is_some()
+                || now.duration_since(*since) < self.pinning.starved_after
+            {
+                continue;
+            }
+            match affinity::unpin(pinned.thread, &self.pinning.allowed) {
+                Ok(()) => {
+                    pinned.unpinned_until = Some(now + self.pinning.unpinned_for);
+                    tracing::warn!(
+                        thread = index,
+                        cpu = pinned.cpu,
+                        held_ms = now.duration_since(*since).as_millis(),
+                        "a password hashing thread held its job this long, most likely starved \
+                         by other work on its CPU; it may run on any CPU for a while"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(thread = index, %error, "could not unpin a password hashing thread");
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    /// The next job, marking thread `index` busy with it.
+    fn take_job(&mut self, index: usize) -> Option<Job> {
+        let job = self.jobs.pop_front()?;
+        if let Some(slot) = self.threads.get_mut(index) {
+            slot.busy_since = Some(Instant::now());
+        }
+        Some(job)
     }
 }
 
@@ -255,12 +441,13 @@ mod tests {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            pinning: Pinning::default(),
         });
         let taker = {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let job = shared.next_job(Duration::from_secs(10));
+                let job = shared.next_job(0, Duration::from_secs(10));
                 (job.is_some(), started.elapsed())
             })
         };
@@ -272,6 +459,97 @@ mod tests {
         assert!(
             waited < RELEASE_AFTER,
             "took {waited:?}: the thread slept instead of spinning"
+        );
+    }
+
+    /// The CPUs the calling thread may run on.
+    #[cfg(target_os = "linux")]
+    fn my_cpus() -> Vec<usize> {
+        affinity::cpus_of(affinity::current_thread())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_threads_are_pinned_one_cpu_each() {
+        let allowed = affinity::allowed_cpus();
+        if allowed.len() < 2 {
+            eprintln!("skipped: pinning needs two CPUs, this process may use {allowed:?}");
+            return;
+        }
+        let pool = HashPool::start(2, HashPriority::Idle).expect("pool");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pinned = loop {
+            let cpus: Vec<Option<Vec<usize>>> = pool
+                .shared
+                .lock()
+                .threads
+                .iter()
+                .map(|t| t.pinned.as_ref().map(|p| affinity::cpus_of(p.thread)))
+                .collect();
+            if cpus.iter().all(Option::is_some) || Instant::now() > deadline {
+                break cpus;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(
+            pinned,
+            vec![Some(vec![allowed[0]]), Some(vec![allowed[1]])],
+            "thread i on the i-th CPU, and only there"
+        );
+        let normal = HashPool::start(2, HashPriority::Normal).expect("pool");
+        assert_eq!(
+            normal.run(my_cpus).await.expect("runs"),
+            allowed,
+            "not pinned"
+        );
+    }
+
+    /// A job held past the starvation limit gets its thread unpinned; once
+    /// the unpinned time is over, the thread pins itself again.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_thread_holding_its_job_too_long_is_unpinned_then_pinned_again() {
+        let allowed = affinity::allowed_cpus();
+        if allowed.len() < 2 {
+            eprintln!("skipped: pinning needs two CPUs, this process may use {allowed:?}");
+            return;
+        }
+        let pinning = Pinning {
+            cpu_of_thread: vec![allowed[1]],
+            allowed: allowed.clone(),
+            starved_after: Duration::from_millis(100),
+            unpinned_for: Duration::from_millis(200),
+        };
+        let pool = HashPool::start_with(1, HashPriority::Idle, pinning).expect("pool");
+        assert_eq!(pool.run(my_cpus).await.expect("runs"), vec![allowed[1]]);
+
+        // Stands for a hash that makes no progress: holds the job until its
+        // thread may run anywhere (or gives up).
+        let unpinned_while_held = pool
+            .run(|| {
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(10) {
+                    if my_cpus().len() > 1 {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                false
+            })
+            .await
+            .expect("runs");
+        assert!(unpinned_while_held, "the thread was never unpinned");
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut cpus = pool.run(my_cpus).await.expect("runs");
+        while cpus != vec![allowed[1]] && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cpus = pool.run(my_cpus).await.expect("runs");
+        }
+        assert_eq!(
+            cpus,
+            vec![allowed[1]],
+            "pinned again after its time unpinned"
         );
     }
 
