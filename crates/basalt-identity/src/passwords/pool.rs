@@ -127,7 +127,7 @@ struct Pinned {
 
 /// Which CPU each thread is pinned to, and the timing of the starvation
 /// guard ([`STARVED_AFTER`], [`UNPINNED_FOR`]; shorter in tests).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Pinning {
     /// CPU of thread `i`; empty: nothing is pinned.
     cpu_of_thread: Vec<usize>,
@@ -441,7 +441,7 @@ mod tests {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
-            pinning: Pinning::default(),
+            pinning: Pinning::plan(1, HashPriority::Normal),
         });
         let taker = {
             let shared = Arc::clone(&shared);
