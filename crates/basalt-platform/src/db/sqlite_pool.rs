@@ -224,11 +224,17 @@ pub struct SqliteTx {
 impl SqliteTx {
     /// Starts a write transaction on `conn`.
     pub(super) async fn begin(
-        mut conn: PooledSqlite,
+        conn: PooledSqlite,
         turn: Option<OwnedMutexGuard<()>>,
     ) -> Result<Self, sqlx::Error> {
-        // On error no transaction is open, and the connection goes back.
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let mut conn = InDoubt(Some(conn));
+        let begun = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut **conn.get())
+            .await;
+        // Either way the state is known now: on error no transaction is
+        // open, and the connection goes back to the pool.
+        let conn = conn.settled();
+        begun?;
         Ok(Self {
             conn: Some(conn),
             turn,
@@ -264,24 +270,52 @@ impl std::ops::DerefMut for SqliteTx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(conn) = self.conn.take() else {
             return;
         };
         let turn = self.turn.take();
-        match tokio::runtime::Handle::try_current() {
-            // The turn is released after the rollback, so the next writer
-            // does not run into this transaction's lock.
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                        conn.discard();
-                    }
-                    drop(turn);
-                });
-            }
-            // No runtime left to run a statement: closing the connection
-            // rolls the transaction back.
-            Err(_) => conn.discard(),
+        let mut conn = InDoubt(Some(conn));
+        // Without a runtime to run the statement, `conn` is dropped here and
+        // closed, which rolls the transaction back.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let rolled_back = sqlx::query("ROLLBACK")
+                    .execute(&mut **conn.get())
+                    .await
+                    .is_ok();
+                if rolled_back {
+                    drop(conn.settled());
+                }
+                // After the rollback, so that the next writer does not run
+                // into this transaction's lock.
+                drop(turn);
+            });
+        }
+    }
+}
+
+/// A connection whose transaction state is in doubt while a `BEGIN` or
+/// `ROLLBACK` runs on it. Dropped before [`InDoubt::settled`] (a runtime
+/// shutting down drops unfinished tasks), it closes the connection instead
+/// of returning it: closing rolls back whatever is open, whereas returning
+/// it could hand the next borrower a transaction it did not begin.
+struct InDoubt(Option<PooledSqlite>);
+
+impl InDoubt {
+    fn get(&mut self) -> &mut PooledSqlite {
+        self.0.as_mut().expect("present until settled")
+    }
+
+    /// The state is known: the connection may go back to the pool.
+    fn settled(mut self) -> PooledSqlite {
+        self.0.take().expect("present until settled")
+    }
+}
+
+impl Drop for InDoubt {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.discard();
         }
     }
 }
@@ -361,6 +395,41 @@ mod tests {
             .expect("insert");
         tx.commit().await.expect("commit");
         assert_eq!(count(&pool).await, 1);
+    }
+
+    /// A runtime shutting down drops the task that would have rolled back:
+    /// the connection is then closed, never lent out inside the transaction.
+    #[test]
+    fn a_transaction_whose_rollback_never_ran_is_not_reused() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = runtime().block_on(async {
+            let pool = pool(1, &dir).await;
+            let conn = pool.acquire().await.expect("acquire");
+            let mut tx = SqliteTx::begin(conn, None).await.expect("begin");
+            sqlx::query("INSERT INTO t (n) VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            // Spawns the rollback, which this runtime never runs.
+            drop(tx);
+            pool
+        });
+        runtime().block_on(async {
+            assert_eq!(count(&pool).await, 0, "the transaction's row is not seen");
+            let conn = pool.acquire().await.expect("acquire");
+            SqliteTx::begin(conn, None)
+                .await
+                .expect("a new transaction")
+                .commit()
+                .await
+                .expect("commit");
+        });
     }
 
     #[tokio::test]
