@@ -468,14 +468,24 @@ mod tests {
         affinity::cpus_of(affinity::current_thread())
     }
 
+    /// The CPUs this process may use, when there are two or more (pinning
+    /// needs them); otherwise says the test is skipped.
     #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn idle_threads_are_pinned_one_cpu_each() {
+    fn two_cpus_or_skip() -> Option<Vec<usize>> {
         let allowed = affinity::allowed_cpus();
         if allowed.len() < 2 {
             eprintln!("skipped: pinning needs two CPUs, this process may use {allowed:?}");
-            return;
+            return None;
         }
+        Some(allowed)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_threads_are_pinned_one_cpu_each() {
+        let Some(allowed) = two_cpus_or_skip() else {
+            return;
+        };
         let pool = HashPool::start(2, HashPriority::Idle).expect("pool");
         let deadline = Instant::now() + Duration::from_secs(5);
         let pinned = loop {
@@ -509,11 +519,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_thread_holding_its_job_too_long_is_unpinned_then_pinned_again() {
-        let allowed = affinity::allowed_cpus();
-        if allowed.len() < 2 {
-            eprintln!("skipped: pinning needs two CPUs, this process may use {allowed:?}");
+        let Some(allowed) = two_cpus_or_skip() else {
             return;
-        }
+        };
         let pinning = Pinning {
             cpu_of_thread: vec![allowed[1]],
             allowed: allowed.clone(),
