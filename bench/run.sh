@@ -2,10 +2,11 @@
 # Basalt's benchmark harness. Scenario: identity sign-in.
 #
 #   bash bench/run.sh [--reps N] [--duration SECS] [--users N] [--postgres URL]
-#                     [--max-concurrent-hashes N] [--report FILE] [--worktree]
+#                     [--max-concurrent-hashes N] [--argon2 MEMORY_KIB,PASSES]
+#                     [--report FILE] [--worktree]
 #
 # Defaults: 5 repetitions of 20 s, 200 users, SQLite, the server's default
-# hash concurrency, report into BENCHMARKS.md at the repository's root, and
+# hash concurrency and Argon2id cost, report into BENCHMARKS.md at the repository's root, and
 # the committed code (HEAD, exported to a folder of its own; --worktree
 # measures the working tree instead, uncommitted edits included).
 #
@@ -53,6 +54,7 @@ POSTGRES_URL=""
 HASH_ITERATIONS=100  # sequential verifications per hash_cost run (≈ 1.5 s)
 HASH_PER_THREAD=100  # then this many per core, all cores at once
 MAX_CONCURRENT_HASHES=""  # empty: the server's default (one per CPU)
+ARGON2=""            # empty: the server's default cost (OWASP: 19456 KiB, 2 passes)
 SOURCE="head"        # or "worktree"
 STORM_THREADS=2
 STORM_CONNECTIONS=16
@@ -80,6 +82,7 @@ while [ $# -gt 0 ]; do
         --users) USERS=${2:?}; shift 2 ;;
         --postgres) POSTGRES_URL=${2:?}; shift 2 ;;
         --max-concurrent-hashes) MAX_CONCURRENT_HASHES=${2:?}; shift 2 ;;
+        --argon2) ARGON2=${2:?}; shift 2 ;;
         --report) REPORT=${2:?}; shift 2 ;;
         --worktree) SOURCE=worktree; shift ;;
         -h|--help) usage 0 ;;
@@ -90,6 +93,9 @@ done
 [[ "$DURATION" =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 5 ] && [ "$DURATION" -le 300 ] || die "--duration must be 5..300 seconds"
 [[ "$USERS" =~ ^[0-9]+$ ]] && [ "$USERS" -ge 10 ] && [ "$USERS" -le 5000 ] || die "--users must be 10..5000"
 [ -z "$MAX_CONCURRENT_HASHES" ] || [[ "$MAX_CONCURRENT_HASHES" =~ ^[0-9]+$ ]] || die "--max-concurrent-hashes must be a number"
+[ -z "$ARGON2" ] || [[ "$ARGON2" =~ ^[0-9]+,[0-9]+$ ]] || die "--argon2 must be MEMORY_KIB,PASSES (e.g. 9216,4)"
+ARGON2_MEMORY_KIB=${ARGON2%,*} ARGON2_PASSES=${ARGON2#*,}
+[ -n "$ARGON2" ] || ARGON2_MEMORY_KIB=0 ARGON2_PASSES=0
 case "$REPORT" in /*) ;; *) REPORT="$PWD/$REPORT" ;; esac
 
 # The measured configuration is the default one plus the overrides below,
@@ -204,6 +210,10 @@ if [ -n "$MAX_CONCURRENT_HASHES" ]; then
     server_env+=(BASALT_IDENTITY__PASSWORDS__MAX_CONCURRENT_HASHES="$MAX_CONCURRENT_HASHES")
     hash_permits="**$MAX_CONCURRENT_HASHES (not the default)**"
 fi
+if [ -n "$ARGON2" ]; then
+    server_env+=(BASALT_IDENTITY__PASSWORDS__ARGON2_MEMORY_KIB="$ARGON2_MEMORY_KIB"
+        BASALT_IDENTITY__PASSWORDS__ARGON2_ITERATIONS="$ARGON2_PASSES")
+fi
 database="SQLite (fresh file in a temporary folder)"
 if [ -n "$POSTGRES_URL" ]; then
     server_env+=(BASALT_DATABASE_URL="$POSTGRES_URL")
@@ -279,7 +289,8 @@ storm_and_probe() { # STORM_OUTPUT PROBE_OUTPUT: the probe runs inside the storm
     wait "$storm_pid"
 }
 hash_cost() { # OUTPUT [THREADS]: one at a time, then THREADS (default: one per core) at once
-    timeout 600 "$HASH_COST" "$HASH_ITERATIONS" "${2:-$CORES}" "$HASH_PER_THREAD" >"$1" 2>&1
+    timeout 600 "$HASH_COST" "$HASH_ITERATIONS" "${2:-$CORES}" "$HASH_PER_THREAD" \
+        "$ARGON2_MEMORY_KIB" "$ARGON2_PASSES" >"$1" 2>&1
 }
 alive() {
     kill -0 "$SERVER_PID" 2>/dev/null || die "the server died (see $OUT/server.log)"
@@ -416,6 +427,7 @@ log "server stopped (exit status $server_exit)"
 
 # -------------------------------------------------------------- results ----
 hash_params=$(kv "$OUT/hash-1.txt" params)
+[ -z "$ARGON2" ] || hash_params="**$hash_params, not the default**"
 hash_ms=$(cat "$OUT"/hash-ms-*.txt | median)
 ceiling=$(cat "$OUT"/ceiling-*.txt | median)
 parallel_hash_rate=$(for r in $(seq 1 "$REPS"); do kv "$OUT/hash-$r.txt" parallel_verifies_per_sec; done | median)

@@ -13,7 +13,7 @@
 //! ceiling computed from it was far too low.
 //!
 //! ```text
-//! cargo run --release -p basalt --example hash_cost -- [ITERATIONS] [THREADS] [PER_THREAD]
+//! cargo run --release -p basalt --example hash_cost -- [ITERATIONS] [THREADS] [PER_THREAD] [MEMORY_KIB] [PASSES]
 //! ```
 //!
 //! - `ITERATIONS` (default 30, at most 1000): sequential verifications timed
@@ -26,6 +26,8 @@
 //!   aggregate rate, which shows how far parallel hashing falls short of
 //!   `THREADS ×` the sequential rate (shared caches, memory bandwidth, and
 //!   whatever else runs on the machine).
+//! - `MEMORY_KIB`, `PASSES` (default 0 = the server's defaults): other
+//!   Argon2id costs, for runs of the server configured the same way.
 //!
 //! Output is `key=value` lines for scripts.
 
@@ -65,6 +67,8 @@ fn main() -> anyhow::Result<()> {
     let iterations = arg(1, 30)?;
     let threads = arg(2, 0)?;
     let per_thread = arg(3, 100)?;
+    let memory_kib = arg(4, 0)?;
+    let passes = arg(5, 0)?;
     ensure!(
         (1..=MAX_ITERATIONS).contains(&iterations),
         "ITERATIONS must be 1..={MAX_ITERATIONS}"
@@ -80,7 +84,13 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
-        let defaults = PasswordParams::default();
+        let mut defaults = PasswordParams::default();
+        if memory_kib > 0 {
+            defaults.argon2_memory_kib = u32::try_from(memory_kib)?;
+        }
+        if passes > 0 {
+            defaults.argon2_iterations = u32::try_from(passes)?;
+        }
         let sequential = Passwords::new(PasswordParams {
             max_concurrent_hashes: 1,
             ..defaults.clone()
