@@ -353,8 +353,9 @@ for rep in $(seq 1 "$REPS"); do
     log "run $rep/$REPS: read probe, idle (${DURATION} s)"
     measure "idle-$rep" probe "$OUT/idle-$rep.txt" "$DURATION"
 
-    # The hash cost brackets the storm: the host's speed drifts by ±15 %
-    # within minutes, so the ceiling is measured right before and right after.
+    # The hash cost brackets the storm: on a shared host one hash's time moves
+    # by ±15 % from one second or minute to the next, so the ceiling is
+    # measured right before and right after.
     log "run $rep/$REPS: hash cost ($HASH_ITERATIONS one at a time, then $HASH_PER_THREAD x $CORES at once; server idle)"
     measure "hash-$rep" hash_cost "$OUT/hash-$rep.txt"
     log "  verify mean $(kv "$OUT/hash-$rep.txt" verify_ms_mean) ms," \

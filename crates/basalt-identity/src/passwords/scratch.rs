@@ -11,9 +11,10 @@
 //! On Linux the buffer asks for transparent huge pages (`MADV_HUGEPAGE`).
 //! Argon2 reads one block at a random place in its memory for every block it
 //! writes; over 19 MiB in 4 KiB pages most of those reads also miss the
-//! TLB. Backed by 2 MiB pages a hash took about 5 % less time, one at a time
-//! and two at once alike (bench/notes/identity-signin.md, session 7). Where
-//! the kernel has no huge page to give, it falls back to small pages.
+//! TLB. Backed by 2 MiB pages a hash took 1 to 6 % less time, one at a time
+//! and two at once alike, the more the busier the host's caches
+//! (bench/notes/identity-signin.md, session 7). Where the kernel has no huge
+//! page to give, it falls back to small pages.
 
 use std::cell::RefCell;
 
