@@ -256,7 +256,7 @@ fi
 
 if [ "$SOURCE" != prebuilt ]; then
     log "building $SRC (release; several minutes the first time) -> $OUT/build.log"
-    (cd "$SRC" && cargo build --release -p basalt) >"$OUT/build.log" 2>&1 \
+    build_release "$SRC" "$OUT/build.log" -p basalt \
         || die "build failed (see $OUT/build.log)"
 fi
 

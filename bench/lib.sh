@@ -99,6 +99,31 @@ describe_machine() {
     echo "$machine; $mem_gib GiB RAM; $kernel; $rustc_version; $wrk_version"
 }
 
+# build_release SRC LOG CARGO_BUILD_ARGS...: `cargo build --release ARGS` in
+# SRC, output to LOG. Cargo judges freshness by the paths and mtimes its last
+# build recorded, and the HEAD export lives inside the target folder
+# (bench-src/), so those paths are recorded relative to the target folder: a
+# build of another folder with the same packages (--worktree after a HEAD run)
+# checked the export's files instead of its own, found them unchanged, and
+# kept the old binary. So whenever the sources differ from those of the last
+# build here (a sha256 over crates/ and the manifests), the workspace's own
+# packages are cleaned first and rebuilt; dependencies are kept.
+build_release() {
+    local src=$1 log=$2 stamp="$CARGO_TARGET_DIR/bench-last-build" sources manifest packages=()
+    shift 2
+    sources="$src $(cd "$src" && find crates Cargo.toml Cargo.lock -type f ! -path '*/target/*' -print0 \
+        | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+    if [ "$(cat "$stamp" 2>/dev/null || true)" != "$sources" ]; then
+        rm -f "$stamp"
+        for manifest in "$src"/crates/*/Cargo.toml; do
+            packages+=(-p "$(awk -F'"' '/^name *=/ { print $2; exit }' "$manifest")")
+        done
+        (cd "$src" && cargo clean --release "${packages[@]}") >>"$log" 2>&1 || return 1
+    fi
+    (cd "$src" && cargo build --release "$@") >>"$log" 2>&1 || return 1
+    echo "$sources" >"$stamp"
+}
+
 # release_profile ROOT: the release profile's LTO and opt-level, as written in
 # ROOT/Cargo.toml, for the reports.
 release_profile() {

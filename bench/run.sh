@@ -153,8 +153,7 @@ else
 fi
 
 log "building $SRC (release; several minutes the first time) -> $OUT/build.log"
-(cd "$SRC" && cargo build --release -p basalt \
-    && cargo build --release -p basalt --example hash_cost) >"$OUT/build.log" 2>&1 \
+build_release "$SRC" "$OUT/build.log" -p basalt --bin basalt --example hash_cost \
     || die "build failed (see $OUT/build.log)"
 
 # -------------------------------------------------------------- helpers ----
