@@ -84,21 +84,21 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
-        let mut defaults = PasswordParams::default();
+        let mut params = PasswordParams::default();
         if memory_kib > 0 {
-            defaults.argon2_memory_kib = u32::try_from(memory_kib)?;
+            params.argon2_memory_kib = u32::try_from(memory_kib)?;
         }
         if passes > 0 {
-            defaults.argon2_iterations = u32::try_from(passes)?;
+            params.argon2_iterations = u32::try_from(passes)?;
         }
         let sequential = Passwords::new(PasswordParams {
             max_concurrent_hashes: 1,
-            ..defaults.clone()
+            ..params.clone()
         })?;
         let hash = sequential.hash(PASSWORD).await?;
         println!(
             "params=argon2id m={} KiB t={} p={}",
-            defaults.argon2_memory_kib, defaults.argon2_iterations, defaults.argon2_parallelism
+            params.argon2_memory_kib, params.argon2_iterations, params.argon2_parallelism
         );
         println!(
             "hash_prefix={}",
@@ -131,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         if threads > 0 {
             let parallel = Passwords::new(PasswordParams {
                 max_concurrent_hashes: threads,
-                ..defaults
+                ..params
             })?;
             // Warm-up: every blocking thread gets its memory paged in.
             let warm: Vec<_> = (0..threads)
