@@ -12,6 +12,7 @@ use crate::error::IdentityError;
 use crate::model::{User, normalize};
 use crate::store::audit::{self, AuditEvent, RequestContext};
 use crate::store::sessions::{NewSession, SessionRow};
+use crate::store::sign_ins::{self, NewRefreshToken};
 use crate::store::users::{self, UserRow};
 
 /// A freshly created session: what goes into the cookie and to the client.
@@ -34,10 +35,21 @@ pub struct SignInOutcome {
     pub user: User,
 }
 
+/// What a sign-in grants, recorded by the statement that clears the failure
+/// count once the password is proven ([`sign_ins::record_success`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// The `sign_in_succeeded` audit record's details: how, and what for.
+    pub details: serde_json::Value,
+    /// A token sign-in's first refresh token.
+    pub refresh_token: Option<NewRefreshToken>,
+}
+
 impl IdentityService {
     /// Checks email and password, applying per-IP and per-account rate
     /// limits and the lockout. Every failure looks the same from outside:
     /// same status, same message, and a password hash computed either way.
+    /// On success the failure count is cleared and `grant` recorded.
     ///
     /// The check runs on its own task, to completion, even if the caller
     /// goes away: the attempt is counted *before* the password is checked,
@@ -45,11 +57,12 @@ impl IdentityService {
     /// still clear the count on success, or impatient clients would lock
     /// out users who never typed a wrong password. A graceful shutdown
     /// waits for it too ([`basalt_platform::background`]).
-    pub async fn check_password(
+    pub(crate) async fn check_password(
         &self,
         email: &str,
         password: &str,
         ctx: &RequestContext,
+        grant: Grant,
     ) -> Result<User, IdentityError> {
         let (service, email, password, ctx) = (
             self.clone(),
@@ -61,7 +74,7 @@ impl IdentityService {
         background
             .spawn(async move {
                 service
-                    .check_password_to_completion(&email, &password, &ctx)
+                    .check_password_to_completion(&email, &password, &ctx, grant)
                     .await
             })
             .await
@@ -73,6 +86,7 @@ impl IdentityService {
         email: &str,
         password: &str,
         ctx: &RequestContext,
+        grant: Grant,
     ) -> Result<User, IdentityError> {
         let limits = &self.inner.config.rate_limits;
         let ip = ctx.ip.as_deref().unwrap_or("unknown");
@@ -158,7 +172,14 @@ impl IdentityService {
             return Err(IdentityError::SignInFailed);
         }
 
-        users::clear_failures(&self.inner.db, user.id).await?;
+        sign_ins::record_success(
+            &self.inner.db,
+            user.id,
+            grant.refresh_token.as_ref(),
+            ctx,
+            &grant.details,
+        )
+        .await?;
         if verification.needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
@@ -227,29 +248,26 @@ impl IdentityService {
         previous_token: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<(SignInOutcome, NewSessionCookie), IdentityError> {
-        let user = self.check_password(email, password, ctx).await?;
+        let session_id = Uuid::now_v7();
+        let grant = Grant {
+            details: json!({ "method": "session", "session_id": session_id }),
+            refresh_token: None,
+        };
+        let user = self.check_password(email, password, ctx, grant).await?;
         if let Some(previous) = previous_token {
             self.inner
                 .sessions
                 .delete_by_token(&crypto::hash_token(previous))
                 .await?;
         }
-        let cookie = self.open_session(user.id, ctx).await?;
-        audit::record(
-            &self.inner.db,
-            AuditEvent::SignInSucceeded,
-            Some(user.id),
-            None,
-            ctx,
-            json!({ "method": "session", "session_id": cookie.session_id }),
-        )
-        .await;
+        let cookie = self.open_session(session_id, user.id, ctx).await?;
         Ok((SignInOutcome { user }, cookie))
     }
 
-    /// Opens a new session for `user_id`.
+    /// Opens a new session `id` for `user_id`.
     pub(crate) async fn open_session(
         &self,
+        id: Uuid,
         user_id: Uuid,
         ctx: &RequestContext,
     ) -> Result<NewSessionCookie, IdentityError> {
@@ -259,7 +277,7 @@ impl IdentityService {
         let expires_at =
             now + IdentityConfig::secs(self.inner.config.session_absolute_timeout_secs);
         let session = NewSession {
-            id: Uuid::now_v7(),
+            id,
             token_hash,
             user_id,
             csrf_token: csrf_token.clone(),
@@ -283,7 +301,7 @@ impl IdentityService {
         old: &SessionRow,
         ctx: &RequestContext,
     ) -> Result<NewSessionCookie, IdentityError> {
-        let cookie = self.open_session(old.user_id, ctx).await?;
+        let cookie = self.open_session(Uuid::now_v7(), old.user_id, ctx).await?;
         self.inner.sessions.delete(old.user_id, old.id).await?;
         Ok(cookie)
     }

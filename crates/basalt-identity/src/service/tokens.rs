@@ -9,12 +9,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::IdentityService;
+use super::signin::Grant;
 use crate::config::IdentityConfig;
 use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::User;
 use crate::store::audit::{self, AuditEvent, RequestContext};
 use crate::store::refresh_tokens;
+use crate::store::sign_ins::NewRefreshToken;
 
 /// An access token and the refresh token to renew it (OAuth 2.0 shape).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -39,23 +41,24 @@ impl IdentityService {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<(User, TokenPair), IdentityError> {
-        let user = self.check_password(email, password, ctx).await?;
-        let now = Utc::now();
         let family = Uuid::now_v7();
         // Microseconds: what both databases store, so the value clients see
         // now equals the one they see after a refresh.
-        let expires_at =
-            (now + IdentityConfig::secs(self.inner.config.refresh_token_ttl_secs)).trunc_subsecs(6);
-        let pair = self.issue_pair(&user, family, expires_at).await?;
-        audit::record(
-            &self.inner.db,
-            AuditEvent::SignInSucceeded,
-            Some(user.id),
-            None,
-            ctx,
-            json!({ "method": "token", "family": family }),
-        )
-        .await;
+        let expires_at = (Utc::now()
+            + IdentityConfig::secs(self.inner.config.refresh_token_ttl_secs))
+        .trunc_subsecs(6);
+        let (refresh, token_hash) = crypto::new_token()?;
+        // Stored by the same statement that settles the password check.
+        let grant = Grant {
+            details: json!({ "method": "token", "family": family }),
+            refresh_token: Some(NewRefreshToken {
+                token_hash,
+                family_id: family,
+                expires_at,
+            }),
+        };
+        let user = self.check_password(email, password, ctx, grant).await?;
+        let pair = self.pair(&user, family, refresh, expires_at).await?;
         Ok((user, pair))
     }
 
@@ -67,17 +70,12 @@ impl IdentityService {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<(User, String), IdentityError> {
-        let user = self.check_password(email, password, ctx).await?;
+        let grant = Grant {
+            details: json!({ "method": "access_token" }),
+            refresh_token: None,
+        };
+        let user = self.check_password(email, password, ctx, grant).await?;
         let token = self.access_token(&user).await?;
-        audit::record(
-            &self.inner.db,
-            AuditEvent::SignInSucceeded,
-            Some(user.id),
-            None,
-            ctx,
-            json!({ "method": "access_token" }),
-        )
-        .await;
         Ok((user, token))
     }
 
@@ -91,6 +89,8 @@ impl IdentityService {
             .token)
     }
 
+    /// Stores the next refresh token of `family` and returns it with an
+    /// access token.
     async fn issue_pair(
         &self,
         user: &User,
@@ -98,16 +98,27 @@ impl IdentityService {
         family_expires_at: DateTime<Utc>,
     ) -> Result<TokenPair, IdentityError> {
         let (refresh, hash) = crypto::new_token()?;
-        let now = Utc::now();
         refresh_tokens::insert(
             &self.inner.db,
             &hash,
             family,
             user.id,
-            now,
+            Utc::now(),
             family_expires_at,
         )
         .await?;
+        self.pair(user, family, refresh, family_expires_at).await
+    }
+
+    /// A fresh access token beside `refresh`, a token of `family` already
+    /// stored.
+    async fn pair(
+        &self,
+        user: &User,
+        family: Uuid,
+        refresh: String,
+        family_expires_at: DateTime<Utc>,
+    ) -> Result<TokenPair, IdentityError> {
         let family_id = family.to_string();
         let access = self
             .inner

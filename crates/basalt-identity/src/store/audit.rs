@@ -45,7 +45,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    fn as_str(self) -> String {
+    pub(crate) fn as_str(self) -> String {
         serde_json::to_value(self)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -108,6 +108,17 @@ pub struct AuditQuery {
     pub offset: Option<u32>,
 }
 
+/// The insert of one record: id, time, event, user, actor, ip, user agent,
+/// details as `$1`…`$8`. A macro, so that the sign-in's combined write
+/// ([`super::sign_ins`]) is put together from the same text at compile time.
+macro_rules! insert_sql {
+    () => {
+        "INSERT INTO identity_audit_log (id, occurred_at, event, user_id, actor_id, ip, user_agent, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    };
+}
+pub(crate) use insert_sql;
+
 /// Appends a record. Failing to audit is logged, never hidden, but does not
 /// fail the user's request.
 pub async fn record(
@@ -119,21 +130,18 @@ pub async fn record(
     details: serde_json::Value,
 ) {
     let result: Result<u64, sqlx::Error> = with_conn!(db, |conn| {
-        sqlx::query(
-            "INSERT INTO identity_audit_log (id, occurred_at, event, user_id, actor_id, ip, user_agent, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(Utc::now())
-        .bind(event.as_str())
-        .bind(user_id)
-        .bind(actor_id)
-        .bind(&ctx.ip)
-        .bind(&ctx.user_agent)
-        .bind(Json(&details))
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
+        sqlx::query(insert_sql!())
+            .bind(Uuid::now_v7())
+            .bind(Utc::now())
+            .bind(event.as_str())
+            .bind(user_id)
+            .bind(actor_id)
+            .bind(&ctx.ip)
+            .bind(&ctx.user_agent)
+            .bind(Json(&details))
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
     });
     if let Err(error) = result {
         tracing::error!(error = %error, event = event.as_str(), "cannot write audit record");

@@ -6,4 +6,5 @@ pub mod email_tokens;
 pub mod redis_sessions;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod sign_ins;
 pub mod users;

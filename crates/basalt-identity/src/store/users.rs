@@ -357,15 +357,3 @@ pub async fn lock(
     })?;
     Ok(changed == 1)
 }
-
-/// Clears the counters after a successful sign-in.
-pub async fn clear_failures(db: &Db, id: Uuid) -> Result<(), sqlx::Error> {
-    with_conn!(db, |conn| {
-        sqlx::query("UPDATE identity_users SET failed_logins = 0, lock_level = 0, locked_until = NULL WHERE id = $1")
-            .bind(id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(())
-}

@@ -355,6 +355,102 @@ async fn failed_logins(db: &basalt_platform::Db, email: &str) -> i64 {
     .expect("counter")
 }
 
+/// Each way of signing in, once the password is proven, clears the failures
+/// counted so far and records how the user signed in and what they were
+/// given: a token sign-in's family is the one its refresh token belongs to,
+/// a session sign-in's session is the one the browser holds. All of that is
+/// written by one statement (`store::sign_ins`), which differs by backend.
+#[tokio::test]
+async fn a_proven_password_clears_the_failures_and_records_its_grant() {
+    let app = identity_app().spawn().await;
+    let email = registered(&app).await;
+    let user_id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
+        .await
+        .expect("db")
+        .expect("user")
+        .id;
+    let db = &app.platform.db;
+    let one_failure = || async {
+        let r = attempt(&app, &email, "not the password at all").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(failed_logins(db, &email).await, 1, "the failure is counted");
+    };
+    let latest_success = || async {
+        audit_events(&app, Some(user_id))
+            .await
+            .into_iter()
+            .find(|r| r.event == "sign_in_succeeded")
+            .expect("the sign-in is recorded")
+    };
+
+    one_failure().await;
+    let pair = tokens(&app, &email, PASSWORD).await;
+    assert_eq!(failed_logins(db, &email).await, 0, "token sign-in clears");
+    let record = latest_success().await;
+    assert_eq!(record.details["method"], "token");
+    assert_eq!(record.ip.as_deref(), Some("127.0.0.1"));
+    let refresh = pair["refresh_token"].as_str().expect("refresh token");
+    let stored = basalt_identity::store::refresh_tokens::find(
+        db,
+        &basalt_identity::crypto::hash_token(refresh),
+    )
+    .await
+    .expect("db")
+    .expect("the refresh token is stored");
+    assert_eq!(stored.user_id, user_id);
+    assert_eq!(record.details["family"], stored.family_id.to_string());
+    assert_eq!(
+        pair["refresh_expires_at"],
+        json!(stored.expires_at),
+        "the client is told the stored end of the family"
+    );
+
+    one_failure().await;
+    let browser = sign_in(&app, &email, PASSWORD).await;
+    assert_eq!(failed_logins(db, &email).await, 0, "session sign-in clears");
+    let record = latest_success().await;
+    assert_eq!(record.details["method"], "session");
+    let sessions: Value = app
+        .client
+        .get(app.url("/api/auth/sessions"))
+        .header(header::COOKIE, &browser.cookie)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&Value> = sessions["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(ids, vec![&record.details["session_id"]], "{sessions}");
+
+    one_failure().await;
+    let r = app
+        .client
+        .post(app.url("/api/users/login"))
+        .json(&json!({ "user": { "email": email, "password": PASSWORD } }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        failed_logins(db, &email).await,
+        0,
+        "RealWorld sign-in clears"
+    );
+    assert_eq!(latest_success().await.details["method"], "access_token");
+    let successes = audit_events(&app, Some(user_id))
+        .await
+        .iter()
+        .filter(|r| r.event == "sign_in_succeeded")
+        .count();
+    assert_eq!(successes, 3, "one record per sign-in");
+}
+
 /// A client that gives up while its (correct) password is being hashed
 /// must not leave a failure counted against the account.
 #[tokio::test]
