@@ -159,11 +159,7 @@ async fn parallel_wrong_passwords_cannot_slip_past_the_lockout() {
         .spawn()
         .await;
     let email = registered(&app).await;
-    let user_id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-        .await
-        .expect("db")
-        .expect("user")
-        .id;
+    let user_id = user_id(&app, &email).await;
 
     let attempts = (0..100).map(|i| {
         let client = app.client.clone();
@@ -364,11 +360,7 @@ async fn failed_logins(db: &basalt_platform::Db, email: &str) -> i64 {
 async fn a_proven_password_clears_the_failures_and_records_its_grant() {
     let app = identity_app().spawn().await;
     let email = registered(&app).await;
-    let user_id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-        .await
-        .expect("db")
-        .expect("user")
-        .id;
+    let user_id = user_id(&app, &email).await;
     let db = &app.platform.db;
     let one_failure = || async {
         let r = attempt(&app, &email, "not the password at all").await;
@@ -599,11 +591,7 @@ async fn imported_bcrypt_and_scrypt_hashes_sign_in_and_are_upgraded() {
     assert!(scrypt_hash.starts_with("$scrypt$"), "{scrypt_hash}");
     for (label, hash) in [("bcrypt", bcrypt_hash), ("scrypt", scrypt_hash)] {
         let email = registered(&app).await;
-        let id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-            .await
-            .expect("db")
-            .expect("user")
-            .id;
+        let id = user_id(&app, &email).await;
         basalt_platform::with_conn!(&app.platform.db, |conn| {
             sqlx::query("UPDATE identity_users SET password_hash = $2 WHERE id = $1")
                 .bind(id)

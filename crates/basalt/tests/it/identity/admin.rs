@@ -9,11 +9,7 @@ use super::*;
 /// `basalt user create --admin` does for the first admin).
 async fn admin_token(app: &basalt_testkit::TestApp) -> (uuid::Uuid, String) {
     let email = registered(app).await;
-    let id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-        .await
-        .expect("db")
-        .expect("user")
-        .id;
+    let id = user_id(app, &email).await;
     basalt_identity::store::users::set_role(
         &app.platform.db,
         id,
@@ -108,11 +104,7 @@ async fn role_changes_are_audited_and_end_the_users_sessions() {
     let app = identity_app().spawn().await;
     let (admin_id, admin) = admin_token(&app).await;
     let email = registered(&app).await;
-    let target = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-        .await
-        .expect("db")
-        .expect("user")
-        .id;
+    let target = user_id(&app, &email).await;
     let browser = sign_in(&app, &email, PASSWORD).await;
 
     let r = app

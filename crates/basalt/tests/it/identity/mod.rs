@@ -60,6 +60,15 @@ pub async fn registered(app: &TestApp) -> String {
     email
 }
 
+/// The id of the account registered as `email`.
+pub async fn user_id(app: &TestApp, email: &str) -> uuid::Uuid {
+    basalt_identity::store::users::find_by_email(&app.platform.db, email)
+        .await
+        .expect("db")
+        .expect("user")
+        .id
+}
+
 /// A browser's view of a signed-in session.
 #[derive(Debug, Clone)]
 pub struct Browser {
