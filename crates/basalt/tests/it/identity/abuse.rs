@@ -402,16 +402,7 @@ async fn a_proven_password_clears_the_failures_and_records_its_grant() {
     assert_eq!(failed_logins(db, &email).await, 0, "session sign-in clears");
     let record = latest_success().await;
     assert_eq!(record.details["method"], "session");
-    let sessions: Value = app
-        .client
-        .get(app.url("/api/auth/sessions"))
-        .header(header::COOKIE, &browser.cookie)
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+    let sessions: Value = get_json_with_cookie(&app, "/api/auth/sessions", &browser.cookie).await;
     let ids: Vec<&Value> = sessions["sessions"]
         .as_array()
         .expect("sessions")

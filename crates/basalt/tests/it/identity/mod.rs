@@ -130,6 +130,20 @@ impl Browser {
     }
 }
 
+/// `GET path` as a browser holding `cookie` (a `name=value` pair); the JSON
+/// body, whatever the status.
+pub async fn get_json_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Value {
+    app.client
+        .get(app.url(path))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Signs in for tokens.
 pub async fn tokens(app: &TestApp, email: &str, password: &str) -> Value {
     let response = app

@@ -167,16 +167,7 @@ async fn cookie_writes_need_the_csrf_token_and_an_allowed_origin() {
         .expect("answered");
     assert_eq!(read.status(), StatusCode::OK);
     // The token can be fetched again.
-    let csrf: Value = app
-        .client
-        .get(app.url("/api/auth/csrf"))
-        .header(header::COOKIE, &browser.cookie)
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+    let csrf: Value = get_json_with_cookie(&app, "/api/auth/csrf", &browser.cookie).await;
     assert_eq!(csrf["csrf_token"], browser.csrf);
 }
 
@@ -276,16 +267,7 @@ async fn sign_in_always_issues_a_new_session_id() {
         .await
         .expect("answered");
     assert_eq!(with_planted.status(), StatusCode::UNAUTHORIZED);
-    let me: Value = app
-        .client
-        .get(app.url("/api/me"))
-        .header(header::COOKIE, &fresh)
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+    let me: Value = get_json_with_cookie(&app, "/api/me", &fresh).await;
     assert_eq!(me["user"]["email"], victim);
 
     // A made-up id is simply ignored.
@@ -311,16 +293,7 @@ async fn sessions_are_listed_and_revoked() {
     let email = registered(&app).await;
     let first = sign_in(&app, &email, PASSWORD).await;
     let second = sign_in(&app, &email, PASSWORD).await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/auth/sessions"))
-        .header(header::COOKIE, &first.cookie)
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = get_json_with_cookie(&app, "/api/auth/sessions", &first.cookie).await;
     let sessions = list["sessions"].as_array().expect("array");
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
