@@ -43,7 +43,7 @@ pub enum Credential {
 pub struct Authenticated {
     /// The user.
     pub user_id: Uuid,
-    /// Their role (from the token, or the account for sessions).
+    /// Their role now (read from the account, whatever a token claims).
     pub role: Role,
     /// The credential used.
     pub credential: Credential,
@@ -165,9 +165,17 @@ async fn authenticate(
             .await
             .map_err(|_| IdentityError::Unauthenticated)?;
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| IdentityError::Unauthenticated)?;
+        // The signature proves who the token was issued to, not that the
+        // account still exists, still has that role, or has not signed out
+        // everywhere since: the account's current standing decides.
+        let standing = service
+            .standing(user_id)
+            .await?
+            .filter(|s| claims.generation == s.token_generation)
+            .ok_or(IdentityError::Unauthenticated)?;
         return Ok(Some(Authenticated {
             user_id,
-            role: Role::parse(&claims.role),
+            role: standing.role,
             credential: Credential::Token(Box::new(claims)),
             token: Some(token.to_owned()),
         }));
@@ -181,15 +189,13 @@ async fn authenticate(
     if !is_safe_method(&parts.method) {
         check_csrf(service, parts, &session)?;
     }
-    // Roles can change; a session reads the current one.
-    let user = match service.user(session.user_id).await {
-        Ok(user) => user,
-        Err(IdentityError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    // Roles can change: the session reads the current one.
+    let Some(standing) = service.standing(session.user_id).await? else {
+        return Ok(None);
     };
     Ok(Some(Authenticated {
-        user_id: user.id,
-        role: user.role,
+        user_id: session.user_id,
+        role: standing.role,
         credential: Credential::Session(Box::new(session)),
         token: None,
     }))

@@ -78,6 +78,9 @@ pub static MIGRATIONS: &[MigrationFile] = &[
     migration!(2004, "create_email_tokens"),
     migration!(2005, "create_audit_log"),
     migration!(2006, "create_signing_keys"),
+    migration!(2007, "add_token_generation"),
+    migration!(2008, "add_email_token_id"),
+    migration!(2009, "add_refresh_token_parent"),
 ];
 
 /// The module, as listed by the binary.
@@ -147,6 +150,7 @@ pub async fn build_service(platform: &Platform) -> anyhow::Result<IdentityServic
         rate_limiter: platform.rate_limiter.clone(),
         web,
         background: platform.background.clone(),
+        cache: platform.cache.clone(),
     }))
 }
 
@@ -176,6 +180,7 @@ impl Module for IdentityModule {
         Box::pin(async move {
             let service = build_service(platform).await?;
             service.schedule_housekeeping(&platform.jobs)?;
+            service.register_mail_jobs(&platform.jobs, platform.mailer.clone());
             platform.services.provide(service.clone());
             Ok(routes::router(service))
         })

@@ -171,12 +171,20 @@ pub fn register_send_email(jobs: &JobQueue, mailer: Arc<dyn Mailer>) {
         let mailer = mailer.clone();
         async move {
             let email = email_from_payload(payload)?;
-            mailer.send(&email).await.map_err(|error| match error {
-                MailError::Invalid(_) => JobError::Permanent(error.to_string()),
-                MailError::Transport(_) => JobError::Retry(error.to_string()),
-            })
+            deliver(&*mailer, &email).await
         }
     });
+}
+
+/// Sends `email` from inside a job handler: a malformed message fails the
+/// job for good, a transport failure is retried. For handlers that compose
+/// their message when they run (a mail holding a secret minted just then)
+/// rather than enqueueing an [`email_job`].
+pub async fn deliver(mailer: &dyn Mailer, email: &Email) -> Result<(), JobError> {
+    mailer.send(email).await.map_err(|error| match error {
+        MailError::Invalid(_) => JobError::Permanent(error.to_string()),
+        MailError::Transport(_) => JobError::Retry(error.to_string()),
+    })
 }
 
 fn email_from_payload(payload: serde_json::Value) -> Result<Email, JobError> {

@@ -154,8 +154,8 @@ pub async fn update_user(
         .identity
         .update_profile(who.user_id, changes, &ctx)
         .await?;
-    // A password change revokes refresh tokens and sessions; the access token
-    // stays valid until it expires, and a fresh one is handed back.
+    // A password change ends every session and token of the account, the
+    // one this request came with included: a fresh one is handed back.
     let token = blog.identity.access_token(&user).await?;
     Ok(Json(user_json(user, token)))
 }

@@ -4,14 +4,12 @@ use super::USER_REGISTERED;
 use basalt_platform::db::unique_violation;
 use basalt_platform::error::FieldError;
 use basalt_platform::events::Event;
-use basalt_platform::mail::{Email, email_job};
 use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::IdentityService;
 use super::validation::{validate_email, validate_username};
-use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::{Role, User};
 use crate::passwords::check_policy;
@@ -95,6 +93,7 @@ impl IdentityService {
             email_verified_at: None,
             locked_until: None,
             created_at: now,
+            token_generation: 0,
         };
         let mut tx = self.inner.db.begin().await?;
         if let Err(e) = users::insert(&mut tx, &row, now).await {
@@ -130,7 +129,6 @@ impl IdentityService {
             return Ok(());
         }
         let mut tx = self.inner.db.begin().await?;
-        email_tokens::invalidate_all(&mut tx, user_id, Purpose::VerifyEmail, Utc::now()).await?;
         self.queue_verification_mail(&mut tx, user_id, &user.email)
             .await?;
         tx.commit().await?;
@@ -143,33 +141,8 @@ impl IdentityService {
         user_id: Uuid,
         email: &str,
     ) -> Result<(), IdentityError> {
-        let (token, hash) = crypto::new_token()?;
-        let now = Utc::now();
-        let ttl =
-            crate::config::IdentityConfig::secs(self.inner.config.email_verification_ttl_secs);
-        email_tokens::insert(
-            tx,
-            &hash,
-            user_id,
-            Purpose::VerifyEmail,
-            email,
-            now,
-            now + ttl,
-        )
-        .await?;
-        let link = self.link(&format!("/verify-email?token={token}"));
-        let mail = Email {
-            to: email.to_owned(),
-            subject: "Confirm your email address".into(),
-            text: format!(
-                "Welcome to Basalt.\n\nConfirm your address by opening this link:\n\n{link}\n\n\
-                 Or send this token to POST /api/auth/verify-email: {token}\n\n\
-                 The link expires in {} hours. If you did not sign up, ignore this message.\n",
-                self.inner.config.email_verification_ttl_secs / 3600
-            ),
-        };
-        self.inner.jobs.enqueue_in(tx, email_job(&mail)).await?;
-        Ok(())
+        self.queue_link(tx, user_id, email, Purpose::VerifyEmail)
+            .await
     }
 
     /// An account by id.
@@ -330,7 +303,8 @@ impl IdentityService {
         Ok(())
     }
 
-    /// Ends every session (except `keep`) and revokes every refresh token.
+    /// Ends every session (except `keep`), revokes every refresh token and
+    /// refuses every access token issued so far.
     pub async fn end_all_sessions(
         &self,
         user_id: Uuid,
@@ -339,7 +313,7 @@ impl IdentityService {
         self.inner.sessions.delete_all(user_id, keep).await?;
         crate::store::refresh_tokens::revoke_all_for_user(&self.inner.db, user_id, Utc::now())
             .await?;
-        Ok(())
+        self.revoke_access_tokens(user_id).await
     }
 
     /// Deletes the account after checking the password.
@@ -368,6 +342,7 @@ impl IdentityService {
         let mut tx = self.inner.db.begin().await?;
         users::delete(&mut tx, id).await?;
         tx.commit().await?;
+        self.standing_changed(id).await;
         self.user_changed(id).await;
         audit::record(
             &self.inner.db,
@@ -382,7 +357,7 @@ impl IdentityService {
     }
 
     /// Sets a user's role (admins only, checked by the caller). A privilege
-    /// change ends the user's sessions, so that no session outlives it.
+    /// change ends the user's sessions and tokens, so that none outlives it.
     pub async fn set_role(
         &self,
         actor: Uuid,
@@ -397,6 +372,7 @@ impl IdentityService {
             return Err(IdentityError::NotFound);
         }
         if before.role != role.as_str() {
+            // Also forgets the cached standing: the new role counts at once.
             self.end_all_sessions(target, None).await?;
         }
         audit::record(

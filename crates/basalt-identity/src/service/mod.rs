@@ -4,17 +4,21 @@
 
 mod accounts;
 mod housekeeping;
+mod mail;
 mod recovery;
 mod signin;
+mod standing;
 mod tokens;
 mod validation;
 
 pub use housekeeping::{PRUNE_JOB, Pruned};
+pub use mail::SEND_LINK_JOB;
 
 use std::sync::Arc;
 
 use basalt_platform::Db;
 use basalt_platform::background::BackgroundTasks;
+use basalt_platform::cache::{Cache, Flights};
 use basalt_platform::events::EventWaker;
 use basalt_platform::jobs::JobQueue;
 use basalt_platform::ratelimit::{Quota, RateLimiter};
@@ -22,6 +26,7 @@ use chrono::{DateTime, Utc};
 
 pub use accounts::{ProfileChanges, Registration};
 pub use signin::{NewSessionCookie, SignInOutcome};
+pub use standing::Standing;
 pub use tokens::TokenPair;
 pub use validation::{validate_email, validate_username};
 
@@ -50,6 +55,8 @@ struct Inner {
     rate_limiter: Arc<dyn RateLimiter>,
     web: WebSettings,
     background: BackgroundTasks,
+    cache: Arc<dyn Cache>,
+    flights: Flights,
     user_changed: std::sync::RwLock<Vec<UserChanged>>,
 }
 
@@ -104,6 +111,8 @@ pub struct Parts {
     pub web: WebSettings,
     /// Where sign-in checks run, so that shutdown waits for them.
     pub background: BackgroundTasks,
+    /// Where accounts' standings are cached (shared by the nodes with Redis).
+    pub cache: Arc<dyn Cache>,
 }
 
 impl IdentityService {
@@ -122,6 +131,8 @@ impl IdentityService {
                 rate_limiter: parts.rate_limiter,
                 web: parts.web,
                 background: parts.background,
+                cache: parts.cache,
+                flights: Flights::default(),
                 user_changed: std::sync::RwLock::new(Vec::new()),
             }),
         }

@@ -1,13 +1,11 @@
 //! Email verification and password reset through mailed, single-use,
 //! expiring tokens.
 
-use basalt_platform::mail::{Email, email_job};
 use basalt_platform::ratelimit::Quota;
 use chrono::Utc;
 use serde_json::json;
 
 use super::IdentityService;
-use crate::config::IdentityConfig;
 use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::{User, normalize};
@@ -74,36 +72,8 @@ impl IdentityService {
         let Some(user) = users::find_by_email(&self.inner.db, email).await? else {
             return Ok(());
         };
-        let (token, hash) = crypto::new_token()?;
-        let now = Utc::now();
-        let ttl = IdentityConfig::secs(self.inner.config.password_reset_ttl_secs);
         let mut tx = self.inner.db.begin().await?;
-        email_tokens::invalidate_all(&mut tx, user.id, Purpose::ResetPassword, now).await?;
-        email_tokens::insert(
-            &mut tx,
-            &hash,
-            user.id,
-            Purpose::ResetPassword,
-            &user.email,
-            now,
-            now + ttl,
-        )
-        .await?;
-        let link = self.link(&format!("/reset-password?token={token}"));
-        let mail = Email {
-            to: user.email.clone(),
-            subject: "Reset your password".into(),
-            text: format!(
-                "Someone asked to reset the password of your Basalt account.\n\n\
-                 Choose a new password here:\n\n{link}\n\n\
-                 Or send this token with your new password to POST /api/auth/password/reset: {token}\n\n\
-                 The link expires in {} minutes and works once. If it was not you, ignore this message.\n",
-                self.inner.config.password_reset_ttl_secs / 60
-            ),
-        };
-        self.inner
-            .jobs
-            .enqueue_in(&mut tx, email_job(&mail))
+        self.queue_link(&mut tx, user.id, &user.email, Purpose::ResetPassword)
             .await?;
         tx.commit().await?;
         audit::record(

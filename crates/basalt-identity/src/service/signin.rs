@@ -63,7 +63,7 @@ impl IdentityService {
         password: &str,
         ctx: &RequestContext,
         grant: Grant,
-    ) -> Result<User, IdentityError> {
+    ) -> Result<UserRow, IdentityError> {
         let (service, email, password, ctx) = (
             self.clone(),
             email.to_owned(),
@@ -87,7 +87,7 @@ impl IdentityService {
         password: &str,
         ctx: &RequestContext,
         grant: Grant,
-    ) -> Result<User, IdentityError> {
+    ) -> Result<UserRow, IdentityError> {
         let limits = &self.inner.config.rate_limits;
         let ip = ctx.ip.as_deref().unwrap_or("unknown");
         self.limit(
@@ -183,7 +183,7 @@ impl IdentityService {
         if verification.needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
-        Ok(user.to_user())
+        Ok(user)
     }
 
     async fn lock(
@@ -261,7 +261,12 @@ impl IdentityService {
                 .await?;
         }
         let cookie = self.open_session(session_id, user.id, ctx).await?;
-        Ok((SignInOutcome { user }, cookie))
+        Ok((
+            SignInOutcome {
+                user: user.to_user(),
+            },
+            cookie,
+        ))
     }
 
     /// Opens a new session `id` for `user_id`.

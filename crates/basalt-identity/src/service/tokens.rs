@@ -17,6 +17,7 @@ use crate::model::User;
 use crate::store::audit::{self, AuditEvent, RequestContext};
 use crate::store::refresh_tokens;
 use crate::store::sign_ins::NewRefreshToken;
+use crate::store::users::{self, UserRow};
 
 /// An access token and the refresh token to renew it (OAuth 2.0 shape).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -59,7 +60,7 @@ impl IdentityService {
         };
         let user = self.check_password(email, password, ctx, grant).await?;
         let pair = self.pair(&user, family, refresh, expires_at).await?;
-        Ok((user, pair))
+        Ok((user.to_user(), pair))
     }
 
     /// Signs in with a password and returns an access token alone, as the
@@ -75,33 +76,58 @@ impl IdentityService {
             refresh_token: None,
         };
         let user = self.check_password(email, password, ctx, grant).await?;
-        let token = self.access_token(&user).await?;
-        Ok((user, token))
+        let token = self.sign_access_token(&user, None).await?;
+        Ok((user.to_user(), token))
     }
 
-    /// An access token alone (the RealWorld API hands out only this).
+    /// An access token alone (the RealWorld API hands out only this), of
+    /// the account's current token generation.
     pub async fn access_token(&self, user: &User) -> Result<String, IdentityError> {
+        let standing = self
+            .standing(user.id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
         Ok(self
             .inner
             .issuer
-            .issue(user.id, user.role.as_str(), None)
+            .issue(
+                user.id,
+                standing.role.as_str(),
+                standing.token_generation,
+                None,
+            )
             .await?
             .token)
     }
 
-    /// Stores the next refresh token of `family` and returns it with an
+    /// An access token for an account row just read (no standing lookup).
+    async fn sign_access_token(
+        &self,
+        user: &UserRow,
+        family: Option<&str>,
+    ) -> Result<String, IdentityError> {
+        Ok(self
+            .inner
+            .issuer
+            .issue(user.id, &user.role, user.token_generation, family)
+            .await?
+            .token)
+    }
+
+    /// Stores the refresh token that replaces `spent` and returns it with an
     /// access token.
     async fn issue_pair(
         &self,
-        user: &User,
-        family: Uuid,
-        family_expires_at: DateTime<Utc>,
+        user: &UserRow,
+        spent: &refresh_tokens::RefreshRow,
     ) -> Result<TokenPair, IdentityError> {
+        let (family, family_expires_at) = (spent.family_id, spent.expires_at);
         let (refresh, hash) = crypto::new_token()?;
         refresh_tokens::insert(
             &self.inner.db,
             &hash,
             family,
+            spent.id,
             user.id,
             Utc::now(),
             family_expires_at,
@@ -114,19 +140,16 @@ impl IdentityService {
     /// stored.
     async fn pair(
         &self,
-        user: &User,
+        user: &UserRow,
         family: Uuid,
         refresh: String,
         family_expires_at: DateTime<Utc>,
     ) -> Result<TokenPair, IdentityError> {
-        let family_id = family.to_string();
         let access = self
-            .inner
-            .issuer
-            .issue(user.id, user.role.as_str(), Some(&family_id))
+            .sign_access_token(user, Some(&family.to_string()))
             .await?;
         Ok(TokenPair {
-            access_token: access.token,
+            access_token: access,
             token_type: "Bearer",
             expires_in: self.inner.config.access_token_ttl_secs,
             refresh_token: refresh,
@@ -134,9 +157,10 @@ impl IdentityService {
         })
     }
 
-    /// Exchanges a refresh token for a new pair. The token is spent; a spent
-    /// token presented again after the grace window means it was copied, so
-    /// its whole family is revoked (the thief's and the owner's tokens).
+    /// Exchanges a refresh token for a new pair. The token is spent. A spent
+    /// token presented again means it was copied, so its whole family is
+    /// revoked (the thief's and the owner's tokens), unless it is a client
+    /// retrying a lost response ([`Self::is_lost_response_retry`]).
     pub async fn refresh(
         &self,
         token: &str,
@@ -156,41 +180,50 @@ impl IdentityService {
         if row.revoked_at.is_some() || row.expires_at <= now {
             return Err(IdentityError::Unauthenticated);
         }
-        let user = match self.user(row.user_id).await {
-            Ok(user) => user,
-            Err(IdentityError::NotFound) => return Err(IdentityError::Unauthenticated),
-            Err(e) => return Err(e),
+        let Some(user) = users::find_by_id(&self.inner.db, row.user_id).await? else {
+            return Err(IdentityError::Unauthenticated);
         };
 
         let spent_now = refresh_tokens::spend(&self.inner.db, row.id, now).await?;
-        if !spent_now {
-            // Read again: a concurrent refresh may have spent it after our
-            // first read, and only the stored time says how long ago.
-            let current = refresh_tokens::find(&self.inner.db, &crypto::hash_token(token)).await?;
-            if current.as_ref().is_none_or(|r| r.revoked_at.is_some()) {
-                return Err(IdentityError::Unauthenticated);
-            }
-            let used_at = current.and_then(|r| r.used_at);
-            let grace = chrono::Duration::seconds(
-                i64::try_from(self.inner.config.refresh_reuse_grace_secs).unwrap_or(0),
-            );
-            let within_grace = used_at.is_some_and(|used| now - used <= grace);
-            if !within_grace {
-                refresh_tokens::revoke_family(&self.inner.db, row.family_id, now).await?;
-                audit::record(
-                    &self.inner.db,
-                    AuditEvent::RefreshTokenReuse,
-                    Some(row.user_id),
-                    None,
-                    ctx,
-                    json!({ "family": row.family_id }),
-                )
-                .await;
-                return Err(IdentityError::Unauthenticated);
-            }
-            // A client retrying the same refresh: give it a pair too.
+        if !spent_now && !self.is_lost_response_retry(token, now).await? {
+            refresh_tokens::revoke_family(&self.inner.db, row.family_id, now).await?;
+            audit::record(
+                &self.inner.db,
+                AuditEvent::RefreshTokenReuse,
+                Some(row.user_id),
+                None,
+                ctx,
+                json!({ "family": row.family_id }),
+            )
+            .await;
+            return Err(IdentityError::Unauthenticated);
         }
-        self.issue_pair(&user, row.family_id, row.expires_at).await
+        self.issue_pair(&user, &row).await
+    }
+
+    /// Whether an already spent `token` is presented again by a client that
+    /// lost the response to its refresh: only the family's newest spent
+    /// token, within the grace window, while no token issued after it has
+    /// been spent. Anything else is a copy being replayed.
+    async fn is_lost_response_retry(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, IdentityError> {
+        // Read again: a concurrent refresh may have spent it after our first
+        // read, and only the stored time says how long ago.
+        let Some(current) =
+            refresh_tokens::find(&self.inner.db, &crypto::hash_token(token)).await?
+        else {
+            return Ok(false);
+        };
+        let grace = chrono::Duration::seconds(
+            i64::try_from(self.inner.config.refresh_reuse_grace_secs).unwrap_or(0),
+        );
+        let within_grace = current.used_at.is_some_and(|used| now - used <= grace);
+        Ok(current.revoked_at.is_none()
+            && within_grace
+            && !refresh_tokens::successor_spent(&self.inner.db, current.id).await?)
     }
 
     /// Revokes the family of a refresh token (RFC 7009: unknown tokens are

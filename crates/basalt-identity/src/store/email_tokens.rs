@@ -21,34 +21,103 @@ impl Purpose {
             Self::ResetPassword => "reset_password",
         }
     }
+
+    fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "verify_email" => Some(Self::VerifyEmail),
+            "reset_password" => Some(Self::ResetPassword),
+            _ => None,
+        }
+    }
 }
 
-/// Stores a token.
+/// A token to store before its secret is known.
+#[derive(Debug, Clone)]
+pub struct PendingToken {
+    /// What the mail job names it by.
+    pub id: Uuid,
+    /// The account.
+    pub user_id: Uuid,
+    /// What the link is for.
+    pub purpose: Purpose,
+    /// Where it goes.
+    pub email: String,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores `token`, whose secret is not known yet: `placeholder_hash` is the
+/// hash of a random value nobody keeps, so the row opens nothing until
+/// [`arm`] gives it the hash of the secret that is mailed.
 pub async fn insert(
     tx: &mut Tx,
-    token_hash: &[u8],
-    user_id: Uuid,
-    purpose: Purpose,
-    email: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    token: &PendingToken,
+    placeholder_hash: &[u8],
 ) -> Result<(), sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO identity_email_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO identity_email_tokens (id, token_hash, user_id, purpose, email, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .bind(email)
-        .bind(now)
-        .bind(expires_at)
+        .bind(token.id)
+        .bind(placeholder_hash)
+        .bind(token.user_id)
+        .bind(token.purpose.as_str())
+        .bind(&token.email)
+        .bind(token.created_at)
+        .bind(token.expires_at)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// A token about to be mailed, as [`arm`] found it.
+#[derive(Debug, Clone)]
+pub struct Armed {
+    /// The account.
+    pub user_id: Uuid,
+    /// What the link is for.
+    pub purpose: Purpose,
+    /// Where it goes.
+    pub email: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Gives the live token `id` the hash of its secret, just minted by the mail
+/// job (a retried job mints a new one: the previous mail's link, if it ever
+/// arrived, stops working). `None` when the token was superseded, spent or
+/// has expired: there is nothing to send.
+pub async fn arm(
+    db: &Db,
+    id: Uuid,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<Armed>, sqlx::Error> {
+    let row: Option<(Uuid, String, String, DateTime<Utc>)> = with_conn!(db, |conn| {
+        sqlx::query_as(
+            "UPDATE identity_email_tokens SET token_hash = $2 \
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $3 \
+             RETURNING user_id, purpose, email, expires_at",
+        )
+        .bind(id)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(row.and_then(|(user_id, purpose, email, expires_at)| {
+        Some(Armed {
+            user_id,
+            purpose: Purpose::parse(&purpose)?,
+            email,
+            expires_at,
+        })
+    }))
 }
 
 /// Spends a live token of `purpose` in one statement, so a token works once

@@ -22,12 +22,14 @@ pub struct RefreshRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a new token of `family_id`. One statement, so no transaction of
-/// its own: each `BEGIN` and `COMMIT` is a round trip to the database.
+/// Stores a new token of `family_id`, issued in exchange for `parent_id`.
+/// One statement, so no transaction of its own: each `BEGIN` and `COMMIT`
+/// is a round trip to the database.
 pub async fn insert(
     db: &Db,
     token_hash: &[u8],
     family_id: Uuid,
+    parent_id: Uuid,
     user_id: Uuid,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -35,12 +37,13 @@ pub async fn insert(
     let id = Uuid::now_v7();
     with_conn!(db, |conn| {
         sqlx::query(
-            "INSERT INTO identity_refresh_tokens (id, token_hash, family_id, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO identity_refresh_tokens (id, token_hash, family_id, parent_id, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(token_hash)
         .bind(family_id)
+        .bind(parent_id)
         .bind(user_id)
         .bind(now)
         .bind(expires_at)
@@ -75,6 +78,21 @@ pub async fn spend(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
             .map(|r| r.rows_affected())
     })?;
     Ok(n == 1)
+}
+
+/// Whether the token issued in exchange for `token_id` has been spent:
+/// then `token_id` is no longer the newest spent token of its family, and
+/// presenting it again cannot be a client retrying a lost response.
+pub async fn successor_spent(db: &Db, token_id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = with_conn!(db, |conn| {
+        sqlx::query_scalar(
+            "SELECT 1 FROM identity_refresh_tokens WHERE parent_id = $1 AND used_at IS NOT NULL LIMIT 1",
+        )
+        .bind(token_id)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(found.is_some())
 }
 
 /// Revokes every token of a family.

@@ -30,6 +30,8 @@ pub struct UserRow {
     pub locked_until: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Access tokens issued under an older generation are refused.
+    pub token_generation: i64,
 }
 
 impl UserRow {
@@ -75,7 +77,8 @@ pub async fn insert(tx: &mut Tx, user: &UserRow, now: DateTime<Utc>) -> Result<(
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, email, username, password_hash, role, bio, image, email_verified_at, locked_until, created_at ",
+            "SELECT id, email, username, password_hash, role, bio, image, email_verified_at, locked_until, created_at, ",
+            "CAST(token_generation AS BIGINT) AS token_generation ",
             "FROM identity_users WHERE ",
             $where
         )
@@ -234,6 +237,34 @@ pub async fn set_role(
     Ok(changed == 1)
 }
 
+/// The role and token generation of an account; `None` once it is deleted.
+pub async fn standing(db: &Db, id: Uuid) -> Result<Option<(Role, i64)>, sqlx::Error> {
+    let row: Option<(String, i64)> = with_conn!(db, |conn| {
+        sqlx::query_as(
+            "SELECT role, CAST(token_generation AS BIGINT) FROM identity_users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(row.map(|(role, generation)| (Role::parse(&role), generation)))
+}
+
+/// Moves the account to a new token generation, so that every access token
+/// issued before is refused.
+pub async fn bump_token_generation(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    let changed = with_conn!(db, |conn| {
+        sqlx::query(
+            "UPDATE identity_users SET token_generation = token_generation + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(changed == 1)
+}
+
 /// Marks the address as confirmed, if it is still the address the token was sent to.
 pub async fn mark_email_verified(
     tx: &mut Tx,
@@ -313,7 +344,8 @@ pub async fn begin_attempt(
              CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN 1 ELSE 0 END \
              WHERE email_normalized = $1 \
              RETURNING id, email, username, password_hash, role, bio, image, email_verified_at, \
-             locked_until, created_at, CAST(failed_logins AS BIGINT) AS failures, \
+             locked_until, created_at, CAST(token_generation AS BIGINT) AS token_generation, \
+             CAST(failed_logins AS BIGINT) AS failures, \
              CAST(lock_level AS BIGINT) AS lock_level, \
              (locked_until IS NOT NULL AND locked_until > $2) AS locked",
         )

@@ -44,8 +44,15 @@ pub struct AccessClaims {
     pub nbf: i64,
     /// Unique token id (a UUID), e.g. for deny lists.
     pub jti: String,
-    /// The user's role when the token was issued.
+    /// The user's role when the token was issued: informative only, since
+    /// authorisation reads the account's current role.
     pub role: String,
+    /// The account's token generation at issue. A token of an older
+    /// generation is refused: how "sign out everywhere" and a password
+    /// reset end stateless tokens. Tokens from before the claim existed
+    /// count as generation 0.
+    #[serde(default, rename = "gen")]
+    pub generation: i64,
     /// The session or refresh-token family the token belongs to, so that
     /// revoking it can also refuse its access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +202,7 @@ impl TokenIssuer {
         &self,
         user_id: Uuid,
         role: &str,
+        generation: i64,
         sid: Option<&str>,
     ) -> anyhow::Result<IssuedToken> {
         let now = Utc::now().timestamp();
@@ -213,6 +221,7 @@ impl TokenIssuer {
             nbf: now,
             jti: Uuid::new_v4().to_string(),
             role: role.to_owned(),
+            generation,
             sid: sid.map(str::to_owned),
         };
         let token = self.sign(&claims)?;
@@ -300,6 +309,7 @@ mod tests {
             nbf: now(),
             jti: Uuid::new_v4().to_string(),
             role: "user".into(),
+            generation: 0,
             sid: None,
         }
     }
@@ -325,7 +335,7 @@ mod tests {
         let (_test, issuer) = setup().await;
         let user = Uuid::now_v7();
         let issued = issuer
-            .issue(user, "admin", Some("family-1"))
+            .issue(user, "admin", 0, Some("family-1"))
             .await
             .expect("issue");
         let claims = issuer.verify(&issued.token).await.expect("verify");
@@ -346,7 +356,7 @@ mod tests {
         assert_eq!(header.kid, Some(issuer.keys().active_kid()));
 
         // Without a session id, the claim is absent rather than null.
-        let issued = issuer.issue(user, "user", None).await.expect("issue");
+        let issued = issuer.issue(user, "user", 0, None).await.expect("issue");
         let payload = issued.token.split('.').nth(1).expect("payload");
         let payload: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
@@ -356,7 +366,7 @@ mod tests {
             None
         );
         // Every token is unique.
-        let other = issuer.issue(user, "user", None).await.expect("issue");
+        let other = issuer.issue(user, "user", 0, None).await.expect("issue");
         assert_ne!(other.jti, issued.jti);
     }
 
@@ -364,7 +374,7 @@ mod tests {
     async fn tampered_payload_is_refused() {
         let (_test, issuer) = setup().await;
         let issued = issuer
-            .issue(Uuid::now_v7(), "user", None)
+            .issue(Uuid::now_v7(), "user", 0, None)
             .await
             .expect("issue");
         let parts: Vec<&str> = issued.token.split('.').collect();
@@ -465,14 +475,14 @@ mod tests {
             AUD.into(),
             TTL,
         );
-        let token = elsewhere.issue(user, "user", None).await.expect("issue");
+        let token = elsewhere.issue(user, "user", 0, None).await.expect("issue");
         assert_eq!(
             issuer.verify(&token.token).await,
             Err(TokenError::WrongIssuer)
         );
         let other_api =
             TokenIssuer::new(issuer.keys().clone(), ISS.into(), "other-api".into(), TTL);
-        let token = other_api.issue(user, "user", None).await.expect("issue");
+        let token = other_api.issue(user, "user", 0, None).await.expect("issue");
         assert_eq!(
             issuer.verify(&token.token).await,
             Err(TokenError::WrongAudience)
@@ -571,7 +581,7 @@ mod tests {
     async fn rotation_keeps_old_tokens_valid_and_switches_the_kid() {
         let (test, issuer) = setup().await;
         let user = Uuid::now_v7();
-        let before = issuer.issue(user, "user", None).await.expect("issue");
+        let before = issuer.issue(user, "user", 0, None).await.expect("issue");
         let old_kid = issuer.keys().active_kid();
 
         // The key about to take over is already published.
@@ -586,7 +596,7 @@ mod tests {
         assert!(published_before.contains(&rotation.active));
         issuer.keys().reload().await.expect("reload");
 
-        let after = issuer.issue(user, "user", None).await.expect("issue");
+        let after = issuer.issue(user, "user", 0, None).await.expect("issue");
         let kid = jsonwebtoken::decode_header(&after.token)
             .expect("header")
             .kid
@@ -614,17 +624,17 @@ mod tests {
         // First rotation: B knows the new active key as `next` already.
         SigningKeys::rotate(&test.db).await.expect("rotate");
         node_a.keys().reload().await.expect("reload");
-        let token = node_a.issue(user, "user", None).await.expect("issue");
+        let token = node_a.issue(user, "user", 0, None).await.expect("issue");
         assert!(node_b.verify(&token.token).await.is_ok());
         // B, still on the old key, signs tokens that A accepts.
-        let from_b = node_b.issue(user, "user", None).await.expect("issue");
+        let from_b = node_b.issue(user, "user", 0, None).await.expect("issue");
         assert!(node_a.verify(&from_b.token).await.is_ok());
 
         // Two rotations later, B has never seen A's key: the unknown kid
         // makes B reload once, and the token verifies.
         SigningKeys::rotate(&test.db).await.expect("rotate");
         node_a.keys().reload().await.expect("reload");
-        let token = node_a.issue(user, "user", None).await.expect("issue");
+        let token = node_a.issue(user, "user", 0, None).await.expect("issue");
         assert!(node_b.verify(&token.token).await.is_ok());
         assert_eq!(node_b.keys().active_kid(), node_a.keys().active_kid());
     }
@@ -643,7 +653,7 @@ mod tests {
         .expect("keys");
         let issuer = TokenIssuer::new(keys, ISS.into(), AUD.into(), TTL);
         let token = issuer
-            .issue(Uuid::now_v7(), "user", None)
+            .issue(Uuid::now_v7(), "user", 0, None)
             .await
             .expect("issue");
         SigningKeys::rotate(&test.db).await.expect("rotate");
@@ -660,7 +670,7 @@ mod tests {
     async fn debug_output_leaves_the_token_out() {
         let (_test, issuer) = setup().await;
         let issued = issuer
-            .issue(Uuid::now_v7(), "user", None)
+            .issue(Uuid::now_v7(), "user", 0, None)
             .await
             .expect("issue");
         let rendered = format!("{issued:?} {issuer:?}");

@@ -140,7 +140,10 @@ impl NewJob {
     }
 }
 
-/// A stored job, as listed by `basalt jobs list` and the admin API.
+/// A stored job, as listed by `basalt jobs list` and the admin API: kind,
+/// state and timing, never the payload, which is the handler's business
+/// (and must not hold secrets in the first place: a mail job names its
+/// token by id, see the identity module's `service::mail`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobRecord {
     /// Id.
@@ -161,8 +164,6 @@ pub struct JobRecord {
     pub updated_at: DateTime<Utc>,
     /// The last failure's message.
     pub last_error: Option<String>,
-    /// Handler input.
-    pub payload: serde_json::Value,
 }
 
 /// Which jobs to list.
@@ -446,6 +447,12 @@ impl JobQueue {
     /// One job.
     pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, sqlx::Error> {
         store::get(&self.db, id).await
+    }
+
+    /// A job's payload, for code in this process (tests, handlers); no API
+    /// or CLI shows it.
+    pub async fn payload(&self, id: JobId) -> Result<Option<serde_json::Value>, sqlx::Error> {
+        store::payload(&self.db, id).await
     }
 
     /// Starts `config.workers` worker tasks on the current Tokio runtime (none

@@ -22,17 +22,16 @@ use crate::{with_conn, with_tx};
 /// The columns every read returns, in [`JobRow`] order.
 macro_rules! job_columns {
     () => {
-        "id, kind, payload, state, attempts, max_attempts, run_at, locked_until, \
+        "id, kind, state, attempts, max_attempts, run_at, locked_until, \
          created_at, updated_at, last_error"
     };
 }
 
-/// A job as stored.
+/// A job as stored, less its payload: what listings show.
 #[derive(Debug, sqlx::FromRow)]
 struct JobRow {
     id: Uuid,
     kind: String,
-    payload: Json<serde_json::Value>,
     state: String,
     attempts: i32,
     max_attempts: i32,
@@ -60,7 +59,6 @@ impl TryFrom<JobRow> for JobRecord {
             created_at: row.created_at,
             updated_at: row.updated_at,
             last_error: row.last_error,
-            payload: row.payload.0,
         })
     }
 }
@@ -430,6 +428,16 @@ pub(super) async fn get(db: &Db, id: Uuid) -> Result<Option<JobRecord>, sqlx::Er
         .await
     })?;
     row.map(JobRecord::try_from).transpose()
+}
+
+pub(super) async fn payload(db: &Db, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let payload: Option<Json<serde_json::Value>> = with_conn!(db, |conn| {
+        sqlx::query_scalar("SELECT payload FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(payload.map(|p| p.0))
 }
 
 /// Registers a recurring schedule, or updates its expression. An unchanged

@@ -378,3 +378,150 @@ fn serve_uses_the_database_url_from_the_environment() {
     assert!(body.contains(&format!("database=\"{backend}\"")), "{body}");
     assert!(server.terminate().success());
 }
+
+/// A password reset's token is in the mail and nowhere else: not in the job
+/// table, `basalt jobs list`, `GET /api/admin/jobs`, `/metrics` or a log
+/// line (at debug level), on the configured database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_token_is_in_the_mail_and_nowhere_else() {
+    use std::io::Write as _;
+
+    let smtp = basalt_testkit::smtp::SmtpServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match basalt_testkit::fresh_database(&dir.path().join("db")).await {
+        DatabaseUrl::Sqlite(url) => url,
+        DatabaseUrl::Postgres(url) => url.expose_secret().to_owned(),
+    };
+    let configured = |cmd: &mut Command| {
+        cmd.env("BASALT_DATABASE_URL", &url)
+            .env("BASALT_SMTP_URL", smtp.url())
+            .env("BASALT_LOG_LEVEL", "debug")
+            .env("BASALT_JOBS__POLL_INTERVAL_MS", "100")
+            .env("BASALT_IDENTITY__PASSWORDS__ARGON2_MEMORY_KIB", "1024")
+            .env("BASALT_IDENTITY__PASSWORDS__ARGON2_ITERATIONS", "1");
+    };
+    let password = "correct horse battery staple";
+    let mut create = basalt(dir.path());
+    configured(&mut create);
+    let mut child = create
+        .args(["user", "create", "--email", "admin@example.com"])
+        .args(["--username", "admin", "--admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password sent");
+    let created = child.wait_with_output().expect("runs");
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let mut serve = basalt(dir.path());
+    configured(&mut serve);
+    let mut server = Server::start(serve.env("BASALT_LISTEN", "127.0.0.1:0"));
+    let base = tokio::task::block_in_place(|| server.base_url());
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
+    let forgot = post(
+        "/api/auth/password/forgot",
+        serde_json::json!({ "email": "admin@example.com" }),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(forgot.status(), 202);
+    // The verification mail of the account may come first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        if let Some(m) = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.subject.contains("Reset"))
+        {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reset mail");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let start = mail.body.find("token=").expect("a link") + "token=".len();
+    let token: String = mail.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "{}", mail.body);
+
+    let admin: Value = post(
+        "/api/auth/token",
+        serde_json::json!({ "email": "admin@example.com", "password": password }),
+    )
+    .await
+    .expect("answered")
+    .json()
+    .await
+    .expect("json");
+    let bearer = admin["access_token"].as_str().expect("admin token");
+    let jobs = client
+        .get(format!("{base}/api/admin/jobs"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("body");
+    assert!(jobs.contains("identity.send_link"), "{jobs}");
+    assert!(!jobs.contains(&token), "the admin job list shows the token");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("body");
+    assert!(!metrics.contains(&token), "a metric holds the token");
+
+    let mut list = basalt(dir.path());
+    configured(&mut list);
+    let listed = run(list.args(["jobs", "list"]));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains("identity.send_link"));
+    assert!(!stdout(&listed).contains(&token) && !stderr(&listed).contains(&token));
+
+    let db = basalt_platform::Db::connect(
+        &DatabaseUrl::parse(&url).expect("url"),
+        &basalt_platform::config::DatabaseConfig::default(),
+    )
+    .await
+    .expect("database");
+    let payloads: Vec<String> = basalt_platform::with_conn!(&db, |conn| {
+        sqlx::query_scalar("SELECT CAST(payload AS TEXT) FROM jobs")
+            .fetch_all(conn)
+            .await
+    })
+    .expect("payloads");
+    db.close().await;
+    assert!(!payloads.is_empty());
+    assert!(payloads.iter().all(|p| !p.contains(&token)), "{payloads:?}");
+
+    // The token is real: it resets the password once.
+    let reset = post(
+        "/api/auth/password/reset",
+        serde_json::json!({ "token": token, "new_password": "a new and better passphrase" }),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(reset.status(), 204);
+    assert!(tokio::task::block_in_place(|| server.terminate()).success());
+    let logged: Vec<String> = server
+        .seen
+        .drain(..)
+        .chain(server.lines.try_iter())
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("/api/auth/password/reset")),
+        "the request log is there to search: {logged:#?}"
+    );
+    assert!(
+        logged.iter().all(|l| !l.contains(&token)),
+        "a log line holds the token"
+    );
+}

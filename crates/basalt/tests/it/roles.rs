@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use basalt_identity::service::SEND_LINK_JOB;
 use basalt_platform::Role;
 use basalt_platform::jobs::{JobFilter, JobRecord, JobState};
-use basalt_platform::mail::SEND_EMAIL_JOB;
 use basalt_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -21,7 +21,7 @@ async fn mail_jobs(app: &TestApp) -> Vec<JobRecord> {
     app.platform
         .jobs
         .list(&JobFilter {
-            kind: Some(SEND_EMAIL_JOB.into()),
+            kind: Some(SEND_LINK_JOB.into()),
             ..JobFilter::default()
         })
         .await

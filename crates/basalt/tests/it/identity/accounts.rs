@@ -283,6 +283,6 @@ async fn an_account_can_be_deleted_with_its_password() {
         .await
         .expect("answered");
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
-    // The access token outlives the account only as a 404 for /api/me.
-    assert_eq!(me_with_token(&app, &token).await, StatusCode::NOT_FOUND);
+    // A signed token of an account that no longer exists is no credential.
+    assert_eq!(me_with_token(&app, &token).await, StatusCode::UNAUTHORIZED);
 }

@@ -5,26 +5,6 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// Registers an account and promotes it through the service (what
-/// `basalt user create --admin` does for the first admin).
-async fn admin_token(app: &basalt_testkit::TestApp) -> (uuid::Uuid, String) {
-    let email = registered(app).await;
-    let id = user_id(app, &email).await;
-    basalt_identity::store::users::set_role(
-        &app.platform.db,
-        id,
-        basalt_identity::model::Role::Admin,
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("promote");
-    let token = tokens(app, &email, PASSWORD).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    (id, token)
-}
-
 #[tokio::test]
 async fn only_admins_read_the_audit_log_and_jobs() {
     let app = identity_app().spawn().await;

@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod housekeeping;
 mod recovery;
+mod revocation;
 mod sessions;
 mod tokens;
 
@@ -67,6 +68,27 @@ pub async fn user_id(app: &TestApp, email: &str) -> uuid::Uuid {
         .expect("db")
         .expect("user")
         .id
+}
+
+/// Registers an account, promotes it in the database (what `basalt user
+/// create --admin` does for the first admin) before anything reads its
+/// standing, and signs it in for a token: `(id, access token)`.
+pub async fn admin_token(app: &TestApp) -> (uuid::Uuid, String) {
+    let email = registered(app).await;
+    let id = user_id(app, &email).await;
+    basalt_identity::store::users::set_role(
+        &app.platform.db,
+        id,
+        basalt_identity::model::Role::Admin,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("promote");
+    let token = tokens(app, &email, PASSWORD).await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    (id, token)
 }
 
 /// A browser's view of a signed-in session.

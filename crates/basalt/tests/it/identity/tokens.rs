@@ -323,29 +323,79 @@ async fn a_concurrent_retry_within_the_grace_window_is_not_theft() {
         .await;
     let (_, pair) = signed_in(&app).await;
     let body = json!({ "refresh_token": pair["refresh_token"] });
-    let (a, b) = tokio::join!(
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&body)
-            .send(),
+    let retries = (0..4).map(|_| {
         app.client
             .post(app.url("/api/auth/refresh"))
             .json(&body)
             .send()
-    );
-    let (a, b) = (a.expect("answered"), b.expect("answered"));
-    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
-    let a: Value = a.json().await.expect("json");
+    });
+    let mut pairs = Vec::new();
+    for r in futures_util::future::join_all(retries).await {
+        let r = r.expect("answered");
+        assert_eq!(r.status(), StatusCode::OK);
+        pairs.push(r.json::<Value>().await.expect("json"));
+    }
+    // Whichever answer the client kept goes on working.
     assert_eq!(
         app.client
             .post(app.url("/api/auth/refresh"))
-            .json(&json!({ "refresh_token": a["refresh_token"] }))
+            .json(&json!({ "refresh_token": pairs[3]["refresh_token"] }))
             .send()
             .await
             .expect("answered")
             .status(),
         StatusCode::OK
     );
+    assert!(
+        audit_events(&app, None)
+            .await
+            .iter()
+            .all(|r| r.event != "refresh_token_reuse")
+    );
+}
+
+#[tokio::test]
+async fn inside_the_grace_window_only_the_newest_spent_token_may_be_retried() {
+    let app = identity_app()
+        .env("BASALT_IDENTITY__REFRESH_REUSE_GRACE_SECS", "30")
+        .spawn()
+        .await;
+    let (_, pair) = signed_in(&app).await;
+    let refresh = |token: &Value| {
+        app.client
+            .post(app.url("/api/auth/refresh"))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+    };
+    let rt = pair["refresh_token"].clone();
+    let rotate = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.expect("json")["refresh_token"].clone()
+    };
+    let rt2 = rotate(refresh(&rt).await.expect("answered")).await;
+    // RT2 unused: presenting RT again is a client that lost the response.
+    let rt2_retry = rotate(refresh(&rt).await.expect("answered")).await;
+    assert_ne!(rt2_retry, rt2);
+    let rt3 = rotate(refresh(&rt2).await.expect("answered")).await;
+
+    // RT's successor has been spent: RT now is a copy being replayed.
+    assert_eq!(
+        refresh(&rt).await.expect("answered").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for live in [&rt3, &rt2_retry] {
+        assert_eq!(
+            refresh(live).await.expect("answered").status(),
+            StatusCode::UNAUTHORIZED,
+            "the whole family is revoked"
+        );
+    }
+    let reuse = audit_events(&app, None)
+        .await
+        .into_iter()
+        .filter(|r| r.event == "refresh_token_reuse")
+        .count();
+    assert_eq!(reuse, 1);
 }
 
 #[tokio::test]
