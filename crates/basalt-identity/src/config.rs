@@ -21,6 +21,10 @@ pub struct IdentityConfig {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a refresh-token family, from sign-in.
     pub refresh_token_ttl_secs: u64,
+    /// Lifetime of the access token the RealWorld API hands out. Its
+    /// clients have no refresh step, so it is long; it ends early with the
+    /// account's token generation (sign out everywhere, a password reset).
+    pub realworld_token_ttl_secs: u64,
     /// A spent refresh token presented again within this window is taken as
     /// a client retrying the same refresh concurrently, not as theft.
     pub refresh_reuse_grace_secs: u64,
@@ -63,6 +67,8 @@ impl Default for IdentityConfig {
             session_absolute_timeout_secs: 7 * 24 * 3600,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            // What the RealWorld reference backend uses.
+            realworld_token_ttl_secs: 60 * 24 * 3600,
             refresh_reuse_grace_secs: 10,
             email_verification_ttl_secs: 48 * 3600,
             password_reset_ttl_secs: 3600,
@@ -113,7 +119,10 @@ impl IdentityConfig {
         if self.session_idle_timeout_secs == 0 || self.session_absolute_timeout_secs == 0 {
             return Err("session timeouts must be greater than 0".into());
         }
-        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+        if self.access_token_ttl_secs == 0
+            || self.refresh_token_ttl_secs == 0
+            || self.realworld_token_ttl_secs == 0
+        {
             return Err("token lifetimes must be greater than 0".into());
         }
         if self.signing_keys_refresh_secs == 0 {
@@ -134,7 +143,8 @@ impl IdentityConfig {
     /// signed may live, plus the time nodes take to notice a rotation.
     pub fn key_options(&self) -> crate::tokens::keys::KeyOptions {
         let refresh = Duration::from_secs(self.signing_keys_refresh_secs);
-        let covering = self.access_token_ttl() + refresh + Duration::from_secs(60);
+        let longest = self.access_token_ttl().max(self.realworld_token_ttl());
+        let covering = longest + refresh + Duration::from_secs(60);
         crate::tokens::keys::KeyOptions {
             retired_ttl: covering.max(Duration::from_secs(3600)),
             refresh_interval: refresh,
@@ -145,5 +155,10 @@ impl IdentityConfig {
     /// The access-token lifetime.
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    /// The lifetime of RealWorld tokens.
+    pub fn realworld_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.realworld_token_ttl_secs)
     }
 }

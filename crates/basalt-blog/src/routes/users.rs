@@ -99,7 +99,7 @@ pub async fn register(
         role: Role::User,
     };
     let user = blog.identity.register(registration, &ctx).await?;
-    let token = blog.identity.access_token(&user).await?;
+    let token = blog.identity.realworld_token(&user).await?;
     Ok((StatusCode::CREATED, Json(user_json(user, token))))
 }
 
@@ -113,7 +113,7 @@ pub async fn login(
 ) -> Result<Json<UserResponse>, BlogError> {
     let (user, token) = blog
         .identity
-        .sign_in_for_access_token(&body.user.email, &body.user.password, &ctx)
+        .sign_in_for_realworld_token(&body.user.email, &body.user.password, &ctx)
         .await?;
     Ok(Json(user_json(user, token)))
 }
@@ -128,7 +128,7 @@ pub async fn current_user(
     let user = blog.identity.user(who.user_id).await?;
     let token = match who.token {
         Some(token) => token,
-        None => blog.identity.access_token(&user).await?,
+        None => blog.identity.realworld_token(&user).await?,
     };
     Ok(Json(user_json(user, token)))
 }
@@ -156,6 +156,6 @@ pub async fn update_user(
         .await?;
     // A password change ends every session and token of the account, the
     // one this request came with included: a fresh one is handed back.
-    let token = blog.identity.access_token(&user).await?;
+    let token = blog.identity.realworld_token(&user).await?;
     Ok(Json(user_json(user, token)))
 }

@@ -63,9 +63,9 @@ impl IdentityService {
         Ok((user.to_user(), pair))
     }
 
-    /// Signs in with a password and returns an access token alone, as the
-    /// RealWorld API does (no refresh token).
-    pub async fn sign_in_for_access_token(
+    /// Signs in with a password and returns a RealWorld token alone: an
+    /// access token of `realworld_token_ttl_secs`, no refresh token.
+    pub async fn sign_in_for_realworld_token(
         &self,
         email: &str,
         password: &str,
@@ -76,13 +76,25 @@ impl IdentityService {
             refresh_token: None,
         };
         let user = self.check_password(email, password, ctx, grant).await?;
-        let token = self.sign_access_token(&user, None).await?;
+        let token = self
+            .inner
+            .issuer
+            .issue_for(
+                user.id,
+                &user.role,
+                user.token_generation,
+                None,
+                self.inner.config.realworld_token_ttl(),
+            )
+            .await?
+            .token;
         Ok((user.to_user(), token))
     }
 
-    /// An access token alone (the RealWorld API hands out only this), of
-    /// the account's current token generation.
-    pub async fn access_token(&self, user: &User) -> Result<String, IdentityError> {
+    /// A RealWorld token for `user` (an access token of
+    /// `realworld_token_ttl_secs`), of the account's current token
+    /// generation: it ends early with "sign out everywhere" or a reset.
+    pub async fn realworld_token(&self, user: &User) -> Result<String, IdentityError> {
         let standing = self
             .standing(user.id)
             .await?
@@ -90,26 +102,13 @@ impl IdentityService {
         Ok(self
             .inner
             .issuer
-            .issue(
+            .issue_for(
                 user.id,
                 standing.role.as_str(),
                 standing.token_generation,
                 None,
+                self.inner.config.realworld_token_ttl(),
             )
-            .await?
-            .token)
-    }
-
-    /// An access token for an account row just read (no standing lookup).
-    async fn sign_access_token(
-        &self,
-        user: &UserRow,
-        family: Option<&str>,
-    ) -> Result<String, IdentityError> {
-        Ok(self
-            .inner
-            .issuer
-            .issue(user.id, &user.role, user.token_generation, family)
             .await?
             .token)
     }
@@ -146,10 +145,17 @@ impl IdentityService {
         family_expires_at: DateTime<Utc>,
     ) -> Result<TokenPair, IdentityError> {
         let access = self
-            .sign_access_token(user, Some(&family.to_string()))
+            .inner
+            .issuer
+            .issue(
+                user.id,
+                &user.role,
+                user.token_generation,
+                Some(&family.to_string()),
+            )
             .await?;
         Ok(TokenPair {
-            access_token: access,
+            access_token: access.token,
             token_type: "Bearer",
             expires_in: self.inner.config.access_token_ttl_secs,
             refresh_token: refresh,

@@ -197,7 +197,8 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for `user_id` with the active key.
+    /// Signs a token for `user_id` with the active key, valid for the
+    /// configured lifetime.
     pub async fn issue(
         &self,
         user_id: Uuid,
@@ -205,8 +206,21 @@ impl TokenIssuer {
         generation: i64,
         sid: Option<&str>,
     ) -> anyhow::Result<IssuedToken> {
+        self.issue_for(user_id, role, generation, sid, self.ttl)
+            .await
+    }
+
+    /// Signs a token valid for `ttl` instead (RealWorld tokens).
+    pub async fn issue_for(
+        &self,
+        user_id: Uuid,
+        role: &str,
+        generation: i64,
+        sid: Option<&str>,
+        ttl: Duration,
+    ) -> anyhow::Result<IssuedToken> {
         let now = Utc::now().timestamp();
-        let ttl = i64::try_from(self.ttl.as_secs()).context("access token lifetime too long")?;
+        let ttl = i64::try_from(ttl.as_secs()).context("access token lifetime too long")?;
         let exp = now
             .checked_add(ttl)
             .context("access token lifetime too long")?;

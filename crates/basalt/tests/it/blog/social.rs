@@ -254,3 +254,96 @@ async fn realworld_users_are_identity_accounts() {
         .expect("json");
     assert_eq!(r["user"]["bio"], "I write");
 }
+
+/// The claims of a compact JWT, unverified (the server has verified it).
+fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json claims")
+}
+
+/// RealWorld clients have no refresh step: their token lives
+/// `realworld_token_ttl_secs` (60 days by default), not the 15 minutes of an
+/// API access token, and still ends with "sign out everywhere" and with a
+/// password change, whose answer carries the token that replaces it.
+#[tokio::test]
+async fn realworld_tokens_live_long_and_end_with_the_accounts_sign_out() {
+    let app = blog_app().await;
+    let w = sign_up(&app).await;
+    let c = claims(&w.token);
+    let lifetime = c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat");
+    assert_eq!(lifetime, 60 * 24 * 3600);
+    let login: Value = app
+        .client
+        .post(app.url("/api/users/login"))
+        .json(&json!({ "user": { "email": w.email, "password": PASSWORD } }))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let logged_in = login["user"]["token"].as_str().expect("token").to_owned();
+    let c = claims(&logged_in);
+    assert_eq!(
+        c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat"),
+        60 * 24 * 3600
+    );
+    let status = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/user"))
+                .header("authorization", format!("Token {token}"))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+        }
+    };
+    assert_eq!(status(w.token.clone()).await, StatusCode::OK);
+
+    // A password change through RealWorld hands back a token that works;
+    // the ones from before are refused.
+    let changed: Value = w
+        .req(&app, Method::PUT, "/api/user")
+        .json(&json!({ "user": { "password": "an entirely new passphrase" } }))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let fresh = changed["user"]["token"].as_str().expect("token").to_owned();
+    assert_eq!(status(w.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(logged_in).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(fresh.clone()).await, StatusCode::OK);
+
+    // Signing out everywhere ends it too.
+    let out = app
+        .client
+        .post(app.url("/api/auth/logout-all"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status(fresh).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_realworld_token_lifetime_is_configurable() {
+    let app = identity_app()
+        .env("BASALT_IDENTITY__REALWORLD_TOKEN_TTL_SECS", "3600")
+        .spawn()
+        .await;
+    let w = sign_up(&app).await;
+    let c = claims(&w.token);
+    assert_eq!(
+        c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat"),
+        3600
+    );
+}
