@@ -67,9 +67,12 @@ impl IntoResponse for BlogError {
                     StatusCode::UNPROCESSABLE_ENTITY,
                     fields.into_iter().map(|f| (f.field, f.message)).collect(),
                 ),
-                IdentityError::Taken { field } => realworld(
+                IdentityError::Taken { fields } => realworld(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    vec![(field.into(), "has already been taken".into())],
+                    fields
+                        .into_iter()
+                        .map(|field| (field.into(), "has already been taken".into()))
+                        .collect(),
                 ),
                 IdentityError::SignInFailed => realworld(
                     StatusCode::UNAUTHORIZED,

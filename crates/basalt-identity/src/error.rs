@@ -17,11 +17,11 @@ pub enum IdentityError {
     /// Input failed validation.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
-    /// Email or username already taken.
-    #[error("{field} is already taken")]
+    /// Email, username or both already taken.
+    #[error("{fields:?} already taken")]
     Taken {
-        /// `email` or `username`.
-        field: &'static str,
+        /// `email`, `username` or both.
+        fields: Vec<&'static str>,
     },
     /// Sign-in failed (any reason; deliberately vague).
     #[error("sign-in failed")]
@@ -62,10 +62,13 @@ impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
         match self {
             Self::Invalid(errors) => ApiError::Validation(errors).into_response(),
-            Self::Taken { field } => {
-                ApiError::Validation(vec![FieldError::new(field, "is already taken")])
-                    .into_response()
-            }
+            Self::Taken { fields } => ApiError::Validation(
+                fields
+                    .into_iter()
+                    .map(|field| FieldError::new(field, "is already taken"))
+                    .collect(),
+            )
+            .into_response(),
             Self::SignInFailed => {
                 Problem::from_status(StatusCode::UNAUTHORIZED, Some(SIGN_IN_FAILED.into()))
                     .into_response()

@@ -27,29 +27,28 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Why a new password was refused. The `Display` text is a sentence meant
-/// for the user.
+/// Why a new password was refused. The `Display` text is a message fragment
+/// about the `password` field, like every field's ("is too short (…)"): front
+/// ends render `field + " " + message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyViolation {
     /// Fewer than `min` characters.
-    #[error("The password is too short: use at least {min} characters.")]
+    #[error("is too short (use at least {min} characters)")]
     TooShort {
         /// The minimum, in characters.
         min: usize,
     },
     /// More than `max` characters.
-    #[error("The password is too long: use at most {max} characters.")]
+    #[error("is too long (use at most {max} characters)")]
     TooLong {
         /// The maximum, in characters.
         max: usize,
     },
     /// On the list of common or breached passwords.
-    #[error(
-        "This password is too common: it appears in lists of leaked passwords. Choose a less predictable one."
-    )]
+    #[error("is too common (it appears in lists of leaked passwords)")]
     Common,
     /// Equal to the account's email address or username.
-    #[error("The password must not be your email address or username.")]
+    #[error("must not be your email address or username")]
     MatchesAccount,
 }
 
@@ -186,20 +185,21 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_sentences_for_users() {
+    fn messages_are_fragments_after_the_field_name() {
         for violation in [
             PolicyViolation::TooShort { min: 8 },
             PolicyViolation::TooLong { max: 128 },
             PolicyViolation::Common,
             PolicyViolation::MatchesAccount,
         ] {
+            // A fragment that reads on after the field's name.
             let message = violation.to_string();
-            assert!(message.ends_with('.'), "{message}");
-            assert!(message.starts_with(char::is_uppercase), "{message}");
+            assert!(!message.ends_with('.'), "{message}");
+            assert!(message.starts_with(char::is_lowercase), "{message}");
         }
         assert_eq!(
             PolicyViolation::TooShort { min: 8 }.to_string(),
-            "The password is too short: use at least 8 characters."
+            "is too short (use at least 8 characters)"
         );
     }
 }

@@ -49,9 +49,13 @@ pub struct ProfileChanges {
 fn taken(error: &sqlx::Error) -> Option<IdentityError> {
     let what = unique_violation(error)?;
     if what.contains("email") {
-        Some(IdentityError::Taken { field: "email" })
+        Some(IdentityError::Taken {
+            fields: vec!["email"],
+        })
     } else if what.contains("username") {
-        Some(IdentityError::Taken { field: "username" })
+        Some(IdentityError::Taken {
+            fields: vec!["username"],
+        })
     } else {
         None
     }
@@ -97,7 +101,13 @@ impl IdentityService {
         };
         let mut tx = self.inner.db.begin().await?;
         if let Err(e) = users::insert(&mut tx, &row, now).await {
-            return Err(taken(&e).unwrap_or(IdentityError::Database(e)));
+            drop(tx);
+            return Err(match taken(&e) {
+                // The database names one constraint; say of both fields
+                // whether they are taken, so the form can show both.
+                Some(_) => self.taken_fields(&row.email, &row.username).await?,
+                None => IdentityError::Database(e),
+            });
         }
         self.queue_verification_mail(&mut tx, row.id, &row.email)
             .await?;
@@ -118,6 +128,29 @@ impl IdentityService {
         )
         .await;
         Ok(row.to_user())
+    }
+
+    /// Which of `email` and `username` belong to an account already.
+    async fn taken_fields(
+        &self,
+        email: &str,
+        username: &str,
+    ) -> Result<IdentityError, IdentityError> {
+        let mut fields = Vec::new();
+        if users::find_by_email(&self.inner.db, email).await?.is_some() {
+            fields.push("email");
+        }
+        if users::find_by_username(&self.inner.db, username)
+            .await?
+            .is_some()
+        {
+            fields.push("username");
+        }
+        if fields.is_empty() {
+            // Deleted again meanwhile: the violation was real all the same.
+            fields.push("email");
+        }
+        Ok(IdentityError::Taken { fields })
     }
 
     /// Sends (queues) a new verification link, invalidating earlier ones.
@@ -206,7 +239,10 @@ impl IdentityService {
         {
             errors.push(FieldError::new("bio", "must be at most 10000 characters"));
         }
-        if let Some(password) = &changes.password
+        // Forms send every field: an empty password means "unchanged" (as
+        // RealWorld's reference backend has it), not "too short".
+        let new_password = changes.password.as_deref().filter(|p| !p.is_empty());
+        if let Some(password) = new_password
             && let Err(v) = check_policy(
                 password,
                 &[
@@ -234,7 +270,7 @@ impl IdentityService {
         {
             return Err(taken(&e).unwrap_or(IdentityError::Database(e)));
         }
-        if let Some(password) = &changes.password {
+        if let Some(password) = new_password {
             self.store_new_password(id, password, None, ctx, AuditEvent::PasswordChanged)
                 .await?;
         }

@@ -347,3 +347,64 @@ async fn the_realworld_token_lifetime_is_configurable() {
         3600
     );
 }
+
+/// What popular RealWorld front ends send and show: every form field (an
+/// empty password means "unchanged"), `field + " " + message` (fragments,
+/// not sentences), and both fields when both are taken.
+#[tokio::test]
+async fn what_realworld_front_ends_send_and_show_works() {
+    let app = blog_app().await;
+    let w = sign_up(&app).await;
+    let r = w
+        .req(&app, Method::PUT, "/api/user")
+        .json(&json!({ "user": { "bio": "Settings saved", "password": "" } }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let login = app
+        .client
+        .post(app.url("/api/users/login"))
+        .json(&json!({ "user": { "email": w.email, "password": PASSWORD } }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(login.status(), StatusCode::OK, "the password is unchanged");
+
+    let short = w
+        .req(&app, Method::PUT, "/api/user")
+        .json(&json!({ "user": { "password": "short" } }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = short.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({ "errors": { "password": ["is too short (use at least 8 characters)"] } })
+    );
+
+    let both = app
+        .client
+        .post(app.url("/api/users"))
+        .json(
+            &json!({ "user": { "email": w.email, "username": w.username, "password": PASSWORD } }),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(both.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = both.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({ "errors": {
+            "email": ["has already been taken"],
+            "username": ["has already been taken"],
+        } })
+    );
+}
