@@ -42,8 +42,9 @@ use crate::config::HttpConfig;
 use crate::metrics::{ConnectionClose, Metrics};
 
 /// One client can make thousands of connections a second close: each is
-/// logged at debug and counted, and a warning goes out at most this often.
-const WARN_EVERY: Duration = Duration::from_secs(10);
+/// counted and logged at debug, and an `info` or `warn` line about them goes
+/// out at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The limits every connection of one server shares.
 struct Limits {
@@ -52,34 +53,56 @@ struct Limits {
     /// Free connection slots; `None`: no cap.
     slots: Option<Arc<Semaphore>>,
     metrics: Arc<Metrics>,
-    /// When the next warning may go out, in milliseconds after `started`.
-    next_warning_ms: AtomicU64,
+    /// When the next `info` or `warn` line may go out, in milliseconds after
+    /// `started`.
+    next_log_ms: AtomicU64,
     started: Instant,
 }
 
 impl Limits {
-    /// Counts and logs a connection the server closes.
+    /// Counts and logs a connection the server closes. Idle keep-alive
+    /// closes are routine (browsers keep connections open), so only counted;
+    /// slow heads and handshakes are an `info`, a full node a `warn`, each
+    /// at most once per [`LOG_EVERY`].
     fn closed(&self, reason: ConnectionClose, peer: Option<SocketAddr>) {
         self.metrics.connection_closed(reason);
-        let reason = reason.as_str();
-        tracing::debug!(?peer, reason, "connection closed by the server");
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let next = self.next_warning_ms.load(Ordering::Relaxed);
-        let window = u64::try_from(WARN_EVERY.as_millis()).unwrap_or(u64::MAX);
-        if now >= next
-            && self
-                .next_warning_ms
-                .compare_exchange(next, now + window, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        let label = reason.as_str();
+        tracing::debug!(?peer, reason = label, "connection closed by the server");
+        if reason == ConnectionClose::IdleTimeout || !self.may_log() {
+            return;
+        }
+        let every = LOG_EVERY.as_secs();
+        if reason == ConnectionClose::OverCapacity {
             tracing::warn!(
                 ?peer,
-                reason,
-                "closing slow or excess connections (more in basalt_http_connections_closed_total; \
-                 one warning per {} s, each close logged at debug)",
-                WARN_EVERY.as_secs()
+                "connection refused: this node holds http.max_connections already \
+                 (count in basalt_http_connections_closed_total; logged at most once per {every} s)"
+            );
+        } else {
+            tracing::info!(
+                ?peer,
+                reason = label,
+                "slow connection closed (count in basalt_http_connections_closed_total; \
+                 logged at most once per {every} s)"
             );
         }
+    }
+
+    /// Whether a line may go out now; if so, the next one waits.
+    fn may_log(&self) -> bool {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now = millis(self.started.elapsed());
+        let next = self.next_log_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_log_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(millis(LOG_EVERY)),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 }
 
@@ -106,7 +129,7 @@ impl<A> ConnectionGuard<A> {
                 idle_timeout: http.keepalive_idle_timeout(),
                 slots: http.connection_cap().map(|n| Arc::new(Semaphore::new(n))),
                 metrics,
-                next_warning_ms: AtomicU64::new(0),
+                next_log_ms: AtomicU64::new(0),
                 started: Instant::now(),
             }),
         }
@@ -445,5 +468,31 @@ impl<B: HttpBody + Unpin> HttpBody for TrackedBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closes_are_all_counted_but_logged_at_most_once_per_window() {
+        let metrics = Arc::new(Metrics::new("sqlite"));
+        let guard = ConnectionGuard::new((), &HttpConfig::default(), metrics.clone());
+        let limits = &guard.limits;
+        assert!(limits.may_log(), "the first close is logged");
+        assert!(!limits.may_log(), "the next ones wait for the window");
+        for _ in 0..3 {
+            limits.closed(ConnectionClose::HeaderTimeout, None);
+        }
+        limits.closed(ConnectionClose::OverCapacity, None);
+        let counted = |reason| {
+            metrics
+                .http_connections_closed
+                .get_or_create(&crate::metrics::ConnectionCloseLabels { reason })
+                .get()
+        };
+        assert_eq!(counted(ConnectionClose::HeaderTimeout), 3);
+        assert_eq!(counted(ConnectionClose::OverCapacity), 1);
     }
 }
