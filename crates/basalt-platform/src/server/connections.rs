@@ -9,7 +9,8 @@
 //! - hyper-util's auto builder first reads the connection's first bytes to
 //!   tell HTTP/1 from HTTP/2, with no timeout: a client that connects and
 //!   sends nothing is held for ever;
-//! - HTTP/2 has neither a header nor an idle timeout.
+//! - HTTP/2 has neither a header nor an idle timeout (its keep-alive pings
+//!   only find dead peers; a live idle one answers them).
 //!
 //! So the timing is done here, on the connection's byte stream (under hyper,
 //! over TLS): [`Watched`] fails a read once its deadline passes, and hyper
