@@ -107,6 +107,20 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// How long in-flight requests may run on after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Longest a client may take to send a request's head (request line and
+    /// headers), counted from the connection's start or, on a kept-alive
+    /// connection, from the first byte of the next request. Also bounds the
+    /// TLS handshake. Slower connections are closed.
+    pub header_read_timeout_secs: u64,
+    /// How long a connection may sit idle between requests before it is
+    /// closed. Longer than the usual 60 s of load balancers and proxies, so
+    /// that they close first: a proxy reusing a connection the server has
+    /// just closed turns a request into a 502.
+    pub keepalive_idle_timeout_secs: u64,
+    /// Most connections this node holds open at once (TLS handshakes
+    /// included); further ones are closed as soon as they are accepted.
+    /// 0: no cap. Keep it below the process's file-descriptor limit.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -115,6 +129,9 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            keepalive_idle_timeout_secs: 75,
+            max_connections: 10_000,
         }
     }
 }
@@ -128,6 +145,21 @@ impl HttpConfig {
     /// The shutdown grace period as a [`Duration`].
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The header read timeout as a [`Duration`].
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// The keep-alive idle timeout as a [`Duration`].
+    pub fn keepalive_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.keepalive_idle_timeout_secs)
+    }
+
+    /// The cap on open connections; `None` when uncapped.
+    pub fn connection_cap(&self) -> Option<usize> {
+        (self.max_connections > 0).then_some(self.max_connections)
     }
 }
 
@@ -707,6 +739,27 @@ impl RawConfig {
                 "must be greater than 0",
             ));
         }
+        if self.http.header_read_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "BASALT_HTTP__HEADER_READ_TIMEOUT_SECS",
+                "must be greater than 0",
+            ));
+        }
+        if self.http.keepalive_idle_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "BASALT_HTTP__KEEPALIVE_IDLE_TIMEOUT_SECS",
+                "must be greater than 0",
+            ));
+        }
+        if self.http.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                "BASALT_HTTP__MAX_CONNECTIONS",
+                format!(
+                    "must be at most {} (0: no cap)",
+                    tokio::sync::Semaphore::MAX_PERMITS
+                ),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::new(
                 "BASALT_DATABASE__MAX_CONNECTIONS",
@@ -995,6 +1048,9 @@ mod tests {
             matches!(&c.database_url, DatabaseUrl::Sqlite(u) if u == "sqlite://data/basalt.db")
         );
         assert_eq!(c.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(c.http.header_read_timeout_secs, 10);
+        assert_eq!(c.http.keepalive_idle_timeout_secs, 75);
+        assert_eq!(c.http.connection_cap(), Some(10_000));
         assert!(c.cors_origins.is_empty());
         assert!(c.tls.is_none());
     }
@@ -1005,6 +1061,9 @@ mod tests {
             ("BASALT_LISTEN", "0.0.0.0:9000"),
             ("BASALT_DATA_DIR", "/var/lib/basalt"),
             ("BASALT_HTTP__BODY_LIMIT_BYTES", "2048"),
+            ("BASALT_HTTP__HEADER_READ_TIMEOUT_SECS", "3"),
+            ("BASALT_HTTP__KEEPALIVE_IDLE_TIMEOUT_SECS", "20"),
+            ("BASALT_HTTP__MAX_CONNECTIONS", "0"),
             ("BASALT_DATABASE__MAX_CONNECTIONS", "3"),
             (
                 "BASALT_CORS_ORIGINS",
@@ -1018,6 +1077,9 @@ mod tests {
             matches!(&c.database_url, DatabaseUrl::Sqlite(u) if u == "sqlite:///var/lib/basalt/basalt.db")
         );
         assert_eq!(c.http.body_limit_bytes, 2048);
+        assert_eq!(c.http.header_read_timeout(), Duration::from_secs(3));
+        assert_eq!(c.http.keepalive_idle_timeout(), Duration::from_secs(20));
+        assert_eq!(c.http.connection_cap(), None, "0 means no cap");
         assert_eq!(c.database.max_connections, 3);
         assert_eq!(
             c.cors_origins,
@@ -1063,6 +1125,18 @@ mod tests {
             (
                 &[("BASALT_HTTP__BODY_LIMIT_BYTES", "lots")],
                 "BASALT_HTTP__BODY_LIMIT_BYTES",
+            ),
+            (
+                &[("BASALT_HTTP__HEADER_READ_TIMEOUT_SECS", "0")],
+                "BASALT_HTTP__HEADER_READ_TIMEOUT_SECS",
+            ),
+            (
+                &[("BASALT_HTTP__KEEPALIVE_IDLE_TIMEOUT_SECS", "0")],
+                "BASALT_HTTP__KEEPALIVE_IDLE_TIMEOUT_SECS",
+            ),
+            (
+                &[("BASALT_HTTP__MAX_CONNECTIONS", "-1")],
+                "BASALT_HTTP__MAX_CONNECTIONS",
             ),
             (&[("BASALT_LISTN", "127.0.0.1:1")], "BASALT_LISTN"),
             (&[("BASALT_PUBLIC_URL", "ftp://x")], "BASALT_PUBLIC_URL"),

@@ -1,7 +1,7 @@
 //! Prometheus metrics: one registry per process, rendered at `/metrics`.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -23,6 +23,45 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// Why the server closed a connection before the client did.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ConnectionClose {
+    /// The request head (or, fresh, the first byte) was too slow to arrive.
+    HeaderTimeout,
+    /// Idle between requests for longer than the keep-alive timeout.
+    IdleTimeout,
+    /// Accepted while the node already held `http.max_connections`.
+    OverCapacity,
+    /// The TLS handshake did not finish in time.
+    TlsHandshakeTimeout,
+}
+
+impl ConnectionClose {
+    /// The label value, as exported.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HeaderTimeout => "header_timeout",
+            Self::IdleTimeout => "idle_timeout",
+            Self::OverCapacity => "over_capacity",
+            Self::TlsHandshakeTimeout => "tls_handshake_timeout",
+        }
+    }
+}
+
+impl EncodeLabelValue for ConnectionClose {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// Labels of [`Metrics::http_connections_closed`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionCloseLabels {
+    /// Why the connection was closed.
+    pub reason: ConnectionClose,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 /// Every metric the platform exports. Modules may register more through
@@ -35,6 +74,10 @@ pub struct Metrics {
     pub http_duration: HistogramFamily,
     /// Requests being served right now.
     pub http_in_flight: Gauge,
+    /// Connections the server closed for slowness or over capacity.
+    pub http_connections_closed: Family<ConnectionCloseLabels, Counter>,
+    /// Client connections open right now (TLS handshakes included).
+    pub http_connections_open: Gauge,
     db_connections: Gauge,
     db_idle: Gauge,
     db_waiting: Gauge,
@@ -76,6 +119,19 @@ impl Metrics {
             http_in_flight.clone(),
         );
 
+        let http_connections_closed = Family::<ConnectionCloseLabels, Counter>::default();
+        let http_connections_open = Gauge::default();
+        registry.register(
+            "http_connections_closed",
+            "Connections closed by the server: too slow, or over capacity",
+            http_connections_closed.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "Client connections open",
+            http_connections_open.clone(),
+        );
+
         let db_connections = Gauge::default();
         let db_idle = Gauge::default();
         let db_waiting = Gauge::default();
@@ -110,6 +166,8 @@ impl Metrics {
             http_requests,
             http_duration,
             http_in_flight,
+            http_connections_closed,
+            http_connections_open,
             db_connections,
             db_idle,
             db_waiting,
@@ -126,6 +184,13 @@ impl Metrics {
     pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
         self.http_requests.get_or_create(&labels).inc();
         self.http_duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Counts one connection closed by the server.
+    pub fn connection_closed(&self, reason: ConnectionClose) {
+        self.http_connections_closed
+            .get_or_create(&ConnectionCloseLabels { reason })
+            .inc();
     }
 
     /// Renders the OpenMetrics text exposition, with pool gauges read now.

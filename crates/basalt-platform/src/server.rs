@@ -1,12 +1,17 @@
-//! Serving: plain HTTP or HTTPS (rustls), and graceful shutdown.
+//! Serving: plain HTTP or HTTPS (rustls), the slow-client defence, and
+//! graceful shutdown.
+
+mod connections;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::app::App;
+use connections::ConnectionGuard;
 
 /// Installs ring as rustls's process-wide crypto provider. Basalt links only
 /// ring, but rustls still wants the choice made explicitly before first use.
@@ -50,6 +55,7 @@ pub async fn serve(
     let base = base_url(&app, local);
     let config = app.platform.config.clone();
     let db = app.platform.db.clone();
+    let metrics = app.platform.metrics.clone();
     let background = app.platform.background.clone();
     let handle: Handle<SocketAddr> = Handle::new();
 
@@ -94,18 +100,29 @@ pub async fn serve(
             env!("CARGO_PKG_VERSION"),
         );
     }
+    // hyper's own HTTP/1 header timeout stays off (axum-server's default):
+    // it would also close idle kept-alive connections at the same time, and
+    // silently. `ConnectionGuard` times both, for HTTP/1 and HTTP/2.
     match &config.tls {
         Some(tls) => {
             let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
-            axum_server::from_tcp_rustls(listener, rustls)?
+            let tls =
+                RustlsAcceptor::new(rustls).handshake_timeout(config.http.header_read_timeout());
+            axum_server::from_tcp(listener)?
+                .acceptor(ConnectionGuard::new(tls, &config.http, metrics))
                 .handle(handle)
                 .serve(service)
                 .await?;
         }
         None => {
             axum_server::from_tcp(listener)?
+                .acceptor(ConnectionGuard::new(
+                    DefaultAcceptor::new(),
+                    &config.http,
+                    metrics,
+                ))
                 .handle(handle)
                 .serve(service)
                 .await?

@@ -19,6 +19,7 @@ mod proxies;
 mod redis;
 mod roles;
 mod shutdown;
+mod slow_clients;
 mod sql_safety;
 mod storage;
 mod tls;
