@@ -5,10 +5,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::{ExposeSecret, SecretString};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::Secret;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -17,11 +17,11 @@ use crate::metrics::Metrics;
 struct MetricsState {
     metrics: Arc<Metrics>,
     db: Db,
-    token: Option<SecretString>,
+    token: Option<Secret>,
 }
 
 /// The metrics route.
-pub fn routes(metrics: Arc<Metrics>, db: Db, token: Option<SecretString>) -> OpenApiRouter {
+pub fn routes(metrics: Arc<Metrics>, db: Db, token: Option<Secret>) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(scrape))
         .with_state(MetricsState { metrics, db, token })
@@ -41,7 +41,7 @@ async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Respon
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes()) {
+        if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
             return ApiError::Unauthorized.into_response();
         }
     }

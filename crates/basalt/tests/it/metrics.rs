@@ -2,7 +2,6 @@
 
 use basalt_testkit::TestApp;
 use reqwest::StatusCode;
-use secrecy::SecretString;
 
 use crate::spawn_app;
 
@@ -63,7 +62,7 @@ async fn counts_requests_by_route_template_and_status() {
 async fn token_protects_metrics_when_configured() {
     let token = "s3cret-scrape-token-0123456789";
     let app = TestApp::builder()
-        .configure(move |c| c.metrics_token = Some(SecretString::from(token)))
+        .configure(move |c| c.metrics_token = Some(basalt_platform::config::Secret::new(token)))
         .spawn()
         .await;
     assert_eq!(app.get("/metrics").await.status(), StatusCode::UNAUTHORIZED);
