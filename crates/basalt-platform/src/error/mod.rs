@@ -1,9 +1,21 @@
-//! The HTTP layer's error type and its one mapping to responses.
+//! Errors, classified once and rendered by the platform.
 //!
-//! Handlers return [`ApiError`]; module service errors convert into it with
-//! `From`. Responses are RFC 9457 `application/problem+json` documents.
-//! Internal errors are logged with their cause and answered with a generic
-//! message: no stack trace, SQL text or driver message reaches a client.
+//! A module's error type says which [`ErrorKind`] each of its errors is, by
+//! converting into a [`Failure`] (`impl From<ModuleError> for Failure`); it
+//! never builds an HTTP response itself. The platform renders a failure as
+//! an RFC 9457 `application/problem+json` document (`impl IntoResponse for
+//! Failure`), in the RealWorld API's shape ([`RealWorld`]), or as a GraphQL
+//! error's `extensions.code` ([`Failure::graphql_extensions`]). Internal
+//! failures are logged with their cause and answered with a generic message:
+//! no stack trace, SQL text or driver message reaches a client.
+//!
+//! [`ApiError`] is the short way for platform code to say the same.
+
+mod failure;
+mod render;
+
+pub use failure::{ErrorKind, Failure};
+pub use render::RealWorld;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -121,31 +133,24 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::BadRequest(detail) => Failure::bad_request(detail),
+            ApiError::Validation(errors) => Failure::invalid(errors),
+            ApiError::Unauthorized => Failure::new(ErrorKind::Unauthenticated),
+            ApiError::Forbidden => Failure::new(ErrorKind::Forbidden),
+            ApiError::NotFound => Failure::new(ErrorKind::NotFound),
+            ApiError::Conflict(detail) => Failure::new(ErrorKind::Conflict).with_detail(detail),
+            ApiError::Unavailable(dependency) => Failure::unavailable(&dependency),
+            ApiError::Internal(error) => Failure::internal(error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = match self {
-            Self::BadRequest(detail) => Problem::from_status(StatusCode::BAD_REQUEST, Some(detail)),
-            Self::Validation(errors) => Problem {
-                errors,
-                ..Problem::from_status(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some("One or more fields are invalid.".into()),
-                )
-            },
-            Self::Unauthorized => Problem::from_status(StatusCode::UNAUTHORIZED, None),
-            Self::Forbidden => Problem::from_status(StatusCode::FORBIDDEN, None),
-            Self::NotFound => Problem::from_status(StatusCode::NOT_FOUND, None),
-            Self::Conflict(detail) => Problem::from_status(StatusCode::CONFLICT, Some(detail)),
-            Self::Unavailable(dependency) => Problem::from_status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(format!("{dependency} is unavailable")),
-            ),
-            Self::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR, None)
-            }
-        };
-        problem.into_response()
+        Failure::from(self).into_response()
     }
 }
 
