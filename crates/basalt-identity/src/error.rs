@@ -1,9 +1,7 @@
 //! The identity module's error type, mapped to HTTP in one place.
 
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use basalt_platform::error::FieldError;
-use basalt_platform::{ApiError, Problem};
+use basalt_platform::error::{ErrorKind, Failure, FieldError};
 
 use crate::passwords::PolicyViolation;
 
@@ -58,58 +56,43 @@ impl From<PolicyViolation> for IdentityError {
     }
 }
 
-impl IntoResponse for IdentityError {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Invalid(errors) => ApiError::Validation(errors).into_response(),
-            Self::Taken { fields } => ApiError::Validation(
+/// How each identity error is classified; the platform renders it.
+impl From<IdentityError> for Failure {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Invalid(errors) => Failure::invalid(errors),
+            IdentityError::Taken { fields } => Failure::invalid(
                 fields
                     .into_iter()
                     .map(|field| FieldError::new(field, "is already taken"))
                     .collect(),
-            )
-            .into_response(),
-            Self::SignInFailed => {
-                Problem::from_status(StatusCode::UNAUTHORIZED, Some(SIGN_IN_FAILED.into()))
-                    .into_response()
+            ),
+            IdentityError::SignInFailed => {
+                Failure::new(ErrorKind::Unauthenticated).with_detail(SIGN_IN_FAILED)
             }
-            Self::Unauthenticated => ApiError::Unauthorized.into_response(),
-            Self::Forbidden => ApiError::Forbidden.into_response(),
-            Self::Csrf(why) => Problem::from_status(
-                StatusCode::FORBIDDEN,
-                Some(format!("CSRF check failed: {why}")),
-            )
-            .into_response(),
-            Self::InvalidToken => Problem::from_status(
-                StatusCode::BAD_REQUEST,
-                Some("The token is invalid, spent or expired.".into()),
-            )
-            .into_response(),
-            Self::NotFound => ApiError::NotFound.into_response(),
-            Self::RateLimited(decision) => too_many_requests(decision),
-            Self::Database(e) => ApiError::from(e).into_response(),
-            Self::Internal(e) => ApiError::Internal(e).into_response(),
+            IdentityError::Unauthenticated => Failure::new(ErrorKind::Unauthenticated),
+            IdentityError::Forbidden => Failure::new(ErrorKind::Forbidden),
+            IdentityError::Csrf(why) => {
+                Failure::new(ErrorKind::Forbidden).with_detail(format!("CSRF check failed: {why}"))
+            }
+            IdentityError::InvalidToken => {
+                Failure::bad_request("The token is invalid, spent or expired.")
+            }
+            IdentityError::NotFound => Failure::new(ErrorKind::NotFound),
+            IdentityError::RateLimited(decision) => Failure::rate_limited(decision),
+            IdentityError::Database(e) => Failure::from(e),
+            IdentityError::Internal(e) => Failure::internal(e),
         }
+    }
+}
+
+impl IntoResponse for IdentityError {
+    fn into_response(self) -> Response {
+        Failure::from(self).into_response()
     }
 }
 
 /// 429 with `Retry-After` and the `RateLimit-*` headers.
 pub fn too_many_requests(d: basalt_platform::ratelimit::RateDecision) -> Response {
-    let retry = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = Problem::from_status(
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(format!("Too many requests. Retry in {retry} s.")),
-    )
-    .into_response();
-    let h = response.headers_mut();
-    let num =
-        |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
-    h.insert(header::RETRY_AFTER, num(retry));
-    h.insert("ratelimit-limit", num(u64::from(d.limit)));
-    h.insert("ratelimit-remaining", num(u64::from(d.remaining)));
-    h.insert(
-        "ratelimit-reset",
-        num(d.reset_after.as_secs_f64().ceil() as u64),
-    );
-    response
+    Failure::rate_limited(d).into_response()
 }
