@@ -1,11 +1,9 @@
 //! Errors on the RealWorld routes, in the RealWorld shape:
 //! `{"errors": {"body": ["…"]}}`, or one key per invalid field.
 
-use axum::Json;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use basalt_identity::error::{IdentityError, too_many_requests};
-use serde_json::json;
+use basalt_identity::error::IdentityError;
+use basalt_platform::error::{ErrorKind, Failure, FieldError, RealWorld};
 
 /// What the blog's routes can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -40,62 +38,49 @@ impl BlogError {
     }
 }
 
-fn realworld(status: StatusCode, errors: Vec<(String, String)>) -> Response {
-    let mut map = serde_json::Map::new();
-    for (field, message) in errors {
-        let entry = map.entry(field).or_insert_with(|| json!([]));
-        if let Some(list) = entry.as_array_mut() {
-            list.push(json!(message));
+/// How each blog error is classified, in the RealWorld API's words; the
+/// platform renders it in RealWorld's shape ([`RealWorld`]).
+impl From<BlogError> for Failure {
+    fn from(e: BlogError) -> Self {
+        match e {
+            BlogError::Invalid(errors) => Failure::invalid(
+                errors
+                    .into_iter()
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect(),
+            ),
+            BlogError::Unauthorized => Failure::new(ErrorKind::Unauthenticated),
+            BlogError::Forbidden => Failure::new(ErrorKind::Forbidden),
+            BlogError::NotFound(what) => {
+                Failure::new(ErrorKind::NotFound).with_detail(format!("{what} not found"))
+            }
+            BlogError::Identity(e) => match e {
+                IdentityError::Taken { fields } => Failure::invalid(
+                    fields
+                        .into_iter()
+                        .map(|field| FieldError::new(field, "has already been taken"))
+                        .collect(),
+                ),
+                // RealWorld front ends show `field + " " + message`.
+                IdentityError::SignInFailed => Failure::new(ErrorKind::Unauthenticated)
+                    .with_fields(vec![FieldError::new("email or password", "is invalid")]),
+                IdentityError::Unauthenticated => Failure::new(ErrorKind::Unauthenticated),
+                IdentityError::Forbidden | IdentityError::Csrf(_) => {
+                    Failure::new(ErrorKind::Forbidden)
+                }
+                IdentityError::NotFound => {
+                    Failure::new(ErrorKind::NotFound).with_detail("user not found")
+                }
+                other => Failure::from(other),
+            },
+            BlogError::Database(e) => Failure::from(e),
+            BlogError::Internal(e) => Failure::internal(e),
         }
     }
-    (status, Json(json!({ "errors": map }))).into_response()
-}
-
-fn body(status: StatusCode, message: &str) -> Response {
-    realworld(status, vec![("body".into(), message.into())])
 }
 
 impl IntoResponse for BlogError {
     fn into_response(self) -> Response {
-        match self {
-            Self::Invalid(errors) => realworld(StatusCode::UNPROCESSABLE_ENTITY, errors),
-            Self::Unauthorized => body(StatusCode::UNAUTHORIZED, "missing or invalid token"),
-            Self::Forbidden => body(StatusCode::FORBIDDEN, "you may not change this"),
-            Self::NotFound(what) => body(StatusCode::NOT_FOUND, &format!("{what} not found")),
-            Self::Identity(e) => match e {
-                IdentityError::Invalid(fields) => realworld(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    fields.into_iter().map(|f| (f.field, f.message)).collect(),
-                ),
-                IdentityError::Taken { fields } => realworld(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    fields
-                        .into_iter()
-                        .map(|field| (field.into(), "has already been taken".into()))
-                        .collect(),
-                ),
-                IdentityError::SignInFailed => realworld(
-                    StatusCode::UNAUTHORIZED,
-                    vec![("email or password".into(), "is invalid".into())],
-                ),
-                IdentityError::Unauthenticated => Self::Unauthorized.into_response(),
-                IdentityError::Forbidden | IdentityError::Csrf(_) => {
-                    Self::Forbidden.into_response()
-                }
-                IdentityError::NotFound => Self::NotFound("user").into_response(),
-                IdentityError::RateLimited(decision) => too_many_requests(decision),
-                other => other.into_response(),
-            },
-            // Overload, not a fault: 503, as the platform's own errors do.
-            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => {
-                tracing::warn!("database pool exhausted");
-                body(StatusCode::SERVICE_UNAVAILABLE, "database is unavailable")
-            }
-            Self::Database(e) => Self::Internal(e.into()).into_response(),
-            Self::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error");
-                body(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
-        }
+        RealWorld(Failure::from(self)).into_response()
     }
 }

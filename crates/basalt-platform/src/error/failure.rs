@@ -104,6 +104,13 @@ impl Failure {
         self
     }
 
+    /// Names the fields at fault (for any kind: a failed sign-in names
+    /// `email or password` in RealWorld's words).
+    pub fn with_fields(mut self, fields: Vec<FieldError>) -> Self {
+        self.fields = fields;
+        self
+    }
+
     /// Invalid fields (422).
     pub fn invalid(fields: Vec<FieldError>) -> Self {
         Self {
