@@ -5,6 +5,7 @@ pub mod docs;
 pub mod health;
 pub mod metrics_endpoint;
 pub mod observe;
+pub mod paths;
 pub mod problems;
 pub mod request_id;
 pub mod security;
@@ -12,6 +13,7 @@ pub mod security;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
+use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -101,5 +103,6 @@ pub async fn build_router(
             client_addr::client_addr,
         ))
         .layer(from_fn(request_id::request_id));
-    Ok(router)
+    // The path is rewritten before the router inside matches it.
+    Ok(Router::new().fallback_service(router.map_request(paths::trim_api_trailing_slash)))
 }

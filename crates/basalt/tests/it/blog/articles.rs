@@ -403,3 +403,30 @@ async fn markdown_is_rendered_to_sanitised_html() {
             .contains("<script>")
     );
 }
+
+/// One trailing slash is the same route (RealWorld front ends send
+/// `POST /api/articles/`), answered, not redirected; two are not.
+#[tokio::test]
+async fn one_trailing_slash_on_an_api_route_is_the_route() {
+    let app = blog_app().await;
+    let w = sign_up(&app).await;
+    let created = w
+        .req(&app, reqwest::Method::POST, "/api/articles/")
+        .json(&json!({ "article": { "title": "Slash", "description": "d", "body": "b", "tagList": ["slash"] } }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let listed = app.get("/api/articles/?tag=slash").await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let page: Value = listed.json().await.expect("json");
+    assert_eq!(page["articlesCount"], 1);
+    let user = w
+        .req(&app, reqwest::Method::GET, "/api/user/")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(user.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/tags//").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/docs/").await.status(), StatusCode::OK);
+}
