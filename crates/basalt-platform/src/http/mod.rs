@@ -3,6 +3,7 @@
 pub mod client_addr;
 pub mod docs;
 pub mod health;
+pub mod input;
 pub mod metrics_endpoint;
 pub mod observe;
 pub mod problems;
