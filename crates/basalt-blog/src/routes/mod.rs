@@ -56,7 +56,10 @@ pub fn router(blog: Blog) -> OpenApiRouter {
     doc.components
         .get_or_insert_with(Default::default)
         .schemas
-        .insert(RealWorldErrors::name().into_owned(), RealWorldErrors::schema());
+        .insert(
+            RealWorldErrors::name().into_owned(),
+            RealWorldErrors::schema(),
+        );
     document_errors(doc, &REALWORLD_ERRORS);
     router
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use basalt_identity::model::Role;
 use basalt_identity::service::{ProfileChanges, Registration};
 use basalt_identity::store::audit::RequestContext;
+use basalt_platform::Problem;
 use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -87,7 +88,7 @@ fn user_json(u: basalt_identity::model::User, token: String) -> UserResponse {
 /// Registers a user.
 #[utoipa::path(post, path = "/api/users", tag = "realworld", request_body = Wrapped<NewUser>,
     responses((status = 201, body = UserResponse), (status = 422, description = "Invalid or taken"),
-              (status = 429, description = "Too many sign-ups from this address")))]
+              (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json")))]
 pub async fn register(
     State(blog): State<Blog>,
     ctx: RequestContext,
@@ -114,7 +115,7 @@ pub async fn register(
 /// Signs in.
 #[utoipa::path(post, path = "/api/users/login", tag = "realworld", request_body = Wrapped<LoginUser>,
     responses((status = 200, body = UserResponse), (status = 401, description = "Wrong email or password"), (status = 422),
-              (status = 429, description = "Too many attempts")))]
+              (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(blog): State<Blog>,
     ctx: RequestContext,

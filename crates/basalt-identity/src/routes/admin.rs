@@ -1,8 +1,8 @@
 //! `/api/admin/*`: for admins only.
 
 use axum::extract::State;
-use basalt_platform::http::input::{Json, Path, Query};
 use basalt_platform::Problem;
+use basalt_platform::http::input::{Json, Path, Query};
 use basalt_platform::jobs::{JobFilter, JobRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

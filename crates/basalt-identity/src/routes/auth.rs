@@ -2,10 +2,10 @@
 //! sessions, refresh and revocation, email verification, password reset.
 
 use axum::extract::{FromRequest, State};
-use basalt_platform::http::input::{Json, Path};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::http::input::{Json, Path};
 use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,10 +1,10 @@
 //! `/api/me`: the caller's own account.
 
 use axum::extract::State;
-use basalt_platform::http::input::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::http::input::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -8,8 +8,9 @@ use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
@@ -98,7 +99,10 @@ pub const PROBLEM_ERRORS: ErrorDocs = ErrorDocs {
     body_errors: &[
         (400, "Malformed JSON"),
         (415, "The body is not `application/json`"),
-        (422, "A field is missing, of the wrong type, invalid or holds a NUL"),
+        (
+            422,
+            "A field is missing, of the wrong type, invalid or holds a NUL",
+        ),
     ],
     param_errors: &[(
         400,
@@ -128,12 +132,34 @@ fn add_response(op: &mut Operation, status: u16, description: &str) {
         .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
 }
 
+/// What [`crate::http::input`] enforces on path and query values: no C0
+/// control character, no DEL.
+pub const NO_CONTROLS_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+
+/// Documents the control-character rule on a free-form string parameter
+/// (one with a format or a list of values says more already).
+fn forbid_controls(schema: &mut Object) {
+    let is_string = match &schema.schema_type {
+        SchemaType::Type(Type::String) => true,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        _ => false,
+    };
+    if is_string
+        && schema.pattern.is_none()
+        && schema.format.is_none()
+        && schema.enum_values.is_none()
+    {
+        schema.pattern = Some(NO_CONTROLS_PATTERN.to_owned());
+    }
+}
+
 /// Completes the error responses of every operation in `doc` (a module's
 /// routes): the statuses its extractors and the platform's layers answer
 /// with but handlers do not list (body and parameter rejections, 401 where
 /// credentials are accepted, 413 above the body limit), and every error's
 /// body in `style`'s media type and schema. Statuses already documented keep
-/// their description.
+/// their description. Free-form string parameters get the pattern the
+/// input checks enforce ([`NO_CONTROLS_PATTERN`]).
 pub fn document_errors(doc: &mut OpenApiDoc, style: &ErrorDocs) {
     let mut problem_used = false;
     for item in doc.paths.paths.values_mut() {
@@ -143,19 +169,22 @@ pub fn document_errors(doc: &mut OpenApiDoc, style: &ErrorDocs) {
                     add_response(op, *status, description);
                 }
                 // The platform's body limit answers before any module code.
-                op.responses.responses.entry("413".into()).or_insert_with(|| {
-                    RefOr::T(
-                        ResponseBuilder::new()
-                            .description("The body is larger than the configured limit")
-                            .content(
-                                PROBLEM_JSON,
-                                ContentBuilder::new()
-                                    .schema(Some(Ref::from_schema_name("Problem")))
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                });
+                op.responses
+                    .responses
+                    .entry("413".into())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description("The body is larger than the configured limit")
+                                .content(
+                                    PROBLEM_JSON,
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("Problem")))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                    });
                 problem_used = true;
             }
             if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
@@ -163,19 +192,37 @@ pub fn document_errors(doc: &mut OpenApiDoc, style: &ErrorDocs) {
                     add_response(op, *status, description);
                 }
             }
+            for param in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(param) = param
+                    && matches!(param.parameter_in, ParameterIn::Path | ParameterIn::Query)
+                    && let Some(RefOr::T(Schema::Object(schema))) = &mut param.schema
+                {
+                    forbid_controls(schema);
+                }
+            }
             if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                 add_response(op, 401, "Missing or invalid credentials");
             }
             for (status, response) in &mut op.responses.responses {
-                let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
+                let code = status.parse::<u16>().ok();
                 let RefOr::T(response) = response else {
                     continue;
                 };
-                if !is_error {
+                // OpenAPI 3.1 requires a description; the reason phrase will do.
+                if response.description.is_empty() {
+                    response.description = code
+                        .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or("Response")
+                        .to_owned();
+                }
+                if !code.is_some_and(|c| c >= 400) {
                     continue;
                 }
                 if let Some(content) = response.content.shift_remove("application/json") {
-                    response.content.insert(style.content_type.to_owned(), content);
+                    response
+                        .content
+                        .insert(style.content_type.to_owned(), content);
                 } else if response.content.is_empty() {
                     response.content.insert(
                         style.content_type.to_owned(),
@@ -249,4 +296,79 @@ pub fn router(doc: &OpenApiDoc) -> Result<Router, serde_json::Error> {
             HeaderValue::from_static(DOCS_CSP),
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::openapi::ComponentsBuilder;
+
+    #[allow(dead_code)]
+    mod a {
+        /// One shape.
+        #[derive(utoipa::ToSchema)]
+        #[schema(as = Thing)]
+        pub struct Thing {
+            pub name: String,
+        }
+    }
+
+    #[allow(dead_code)]
+    mod b {
+        /// Another shape under the same name.
+        #[derive(utoipa::ToSchema)]
+        #[schema(as = Thing)]
+        pub struct Thing {
+            pub id: i64,
+        }
+    }
+
+    fn doc_with<T: ToSchema>() -> OpenApiDoc {
+        let mut doc = OpenApiDoc::default();
+        doc.components = Some(
+            ComponentsBuilder::new()
+                .schema(T::name(), T::schema())
+                .build(),
+        );
+        doc
+    }
+
+    #[test]
+    fn two_schemas_under_one_name_are_refused() {
+        let whole = doc_with::<a::Thing>();
+        assert!(check_components(&whole, &doc_with::<a::Thing>(), "same").is_ok());
+        let error =
+            check_components(&whole, &doc_with::<b::Thing>(), "other").expect_err("a collision");
+        assert!(error.contains("`Thing`"), "{error}");
+    }
+
+    #[test]
+    fn errors_are_documented_in_the_module_style() {
+        let mut doc: OpenApiDoc = serde_json::from_value(serde_json::json!({
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {"/x/{id}": {"post": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "200": {"description": "ok"},
+                    "404": {"description": "none", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                },
+                "security": [{"bearer": []}]
+            }}}
+        }))
+        .expect("document");
+        document_errors(&mut doc, &PROBLEM_ERRORS);
+        let json = serde_json::to_value(&doc).expect("json");
+        let responses = &json["paths"]["/x/{id}"]["post"]["responses"];
+        for status in ["400", "401", "404", "413", "415", "422"] {
+            assert!(
+                responses[status]["content"][PROBLEM_JSON]["schema"].is_object(),
+                "{status}: {responses}"
+            );
+        }
+        assert!(responses["404"]["content"]["application/json"].is_null());
+        assert!(json["components"]["schemas"]["Problem"].is_object());
+        assert!(json["components"]["schemas"]["FieldError"].is_object());
+    }
 }
