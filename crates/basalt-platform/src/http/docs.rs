@@ -216,7 +216,7 @@ pub fn document_errors(doc: &mut OpenApiDoc, style: &ErrorDocs) {
                         .unwrap_or("Response")
                         .to_owned();
                 }
-                if !code.is_some_and(|c| c >= 400) {
+                if code.is_none_or(|c| c < 400) {
                     continue;
                 }
                 if let Some(content) = response.content.shift_remove("application/json") {

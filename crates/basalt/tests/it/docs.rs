@@ -116,7 +116,7 @@ async fn openapi_document_matches_the_snapshot() {
             .lines()
             .zip(text.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| saved.lines().count().min(text.lines().count()), |n| n)
+            .unwrap_or_else(|| saved.lines().count().min(text.lines().count()))
             + 1;
         panic!(
             "the served /openapi.json differs from {} from line {line}:\n  saved:  {}\n  served: {}\n{how}",

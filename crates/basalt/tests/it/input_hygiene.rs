@@ -47,13 +47,12 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 /// `Option<Struct>` is a `oneOf` of `null` and the struct.
 fn kind<'a>(doc: &'a Value, schema: &'a Value) -> (Option<&'a str>, &'a Value) {
     let schema = resolve(doc, schema);
-    if let Some(alternatives) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
-        if let Some(other) = alternatives
+    if let Some(alternatives) = schema["oneOf"].as_array().or(schema["anyOf"].as_array())
+        && let Some(other) = alternatives
             .iter()
             .find(|s| resolve(doc, s)["type"] != "null")
-        {
-            return kind(doc, other);
-        }
+    {
+        return kind(doc, other);
     }
     let ty = match &schema["type"] {
         Value::String(t) => Some(t.as_str()),
