@@ -26,7 +26,8 @@ pub struct NewCommentBody {
 /// A new comment.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewComment {
-    /// Text.
+    /// Text, not blank.
+    #[schema(min_length = 1)]
     pub body: String,
 }
 
