@@ -5,6 +5,13 @@ use axum::response::{IntoResponse, Response};
 use basalt_identity::error::IdentityError;
 use basalt_platform::error::{ErrorKind, Failure, FieldError, RealWorld};
 
+/// The RealWorld error body, as documented.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct RealWorldErrors {
+    /// Messages by field (`body` when no one field is at fault).
+    pub errors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// What the blog's routes can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum BlogError {

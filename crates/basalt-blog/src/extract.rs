@@ -1,9 +1,12 @@
 //! Extractors for the RealWorld routes: the caller (through the identity
-//! module's authenticator) and JSON bodies, failing in the RealWorld shape.
+//! module's authenticator), JSON bodies, path and query parameters, failing
+//! in the RealWorld shape. Bodies, paths and queries go through the
+//! platform's input checks ([`basalt_platform::http::input`]) first.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use basalt_identity::auth::{Authenticated, MaybeAuthenticated};
+use basalt_platform::http::input::{self, BadParam, JsonInputError};
 use serde::de::DeserializeOwned;
 
 use crate::error::BlogError;
@@ -44,7 +47,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
-/// A JSON body; malformed or mistyped bodies are a 422 naming the problem.
+/// A JSON body; a NUL in a field, or a malformed or mistyped body, is a 422
+/// naming the problem.
 #[derive(Debug, Clone)]
 pub struct RwJson<T>(pub T);
 
@@ -52,9 +56,55 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RwJson<T> {
     type Rejection = BlogError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(BlogError::invalid("body", &rejection.body_text())),
+        match input::json_body::<T, S>(req, state).await {
+            Ok(value) => Ok(Self(value)),
+            Err(JsonInputError::Nul { field }) => {
+                Err(BlogError::invalid(&field, JsonInputError::NUL_MESSAGE))
+            }
+            Err(JsonInputError::Json(rejection)) => {
+                Err(BlogError::invalid("body", &rejection.body_text()))
+            }
+            Err(JsonInputError::Body(rejection)) => {
+                Err(BlogError::invalid("body", &rejection.body_text()))
+            }
         }
+    }
+}
+
+impl From<BadParam> for BlogError {
+    fn from(p: BadParam) -> Self {
+        Self::invalid(&p.name, BadParam::MESSAGE)
+    }
+}
+
+/// Path parameters; a control character or a value of the wrong type is a 422.
+#[derive(Debug, Clone)]
+pub struct RwPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for RwPath<T> {
+    type Rejection = BlogError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        input::check_path(parts).await?;
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|r| BlogError::invalid("path", &r.body_text()))
+    }
+}
+
+/// Query parameters; a control character or a malformed query is a 422.
+#[derive(Debug, Clone)]
+pub struct RwQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for RwQuery<T> {
+    type Rejection = BlogError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        input::check_query(parts)?;
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|r| BlogError::invalid("query", &r.body_text()))
     }
 }

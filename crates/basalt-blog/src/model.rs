@@ -10,8 +10,10 @@ pub fn serialize_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-/// The signed-in user, with their token.
+/// The signed-in user, with their token. Documented as `RealWorldUser`:
+/// the identity module's `User` is another shape.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = RealWorldUser)]
 pub struct User {
     /// Email.
     pub email: String,

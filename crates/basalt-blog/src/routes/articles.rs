@@ -4,7 +4,7 @@ use basalt_platform::events::Event;
 
 use crate::events::{ARTICLE_DELETED, ARTICLE_PUBLISHED, ARTICLE_UPDATED, ArticleChanged};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::BlogError;
-use crate::extract::{RwJson, SignedIn, Viewer};
+use crate::extract::{RwJson, RwPath, RwQuery, SignedIn, Viewer};
 use crate::model::Article;
 use crate::pages::{self, FlagIds};
 use crate::render::MAX_MARKDOWN_BYTES;
@@ -37,14 +37,18 @@ pub struct Wrapped<T> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewArticleBody {
-    /// Title.
+    /// Title: one line, not blank.
+    #[schema(min_length = 1, max_length = 300)]
     pub title: String,
-    /// Description.
+    /// Description: one line, not blank.
+    #[schema(min_length = 1, max_length = 1000)]
     pub description: String,
-    /// Markdown body.
+    /// Markdown body, not blank, at most 256 KiB.
+    #[schema(min_length = 1)]
     pub body: String,
-    /// Tags.
+    /// Tags: at most 20, each at most 50 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tag_list: Option<Vec<String>>,
 }
 
@@ -54,10 +58,13 @@ pub struct NewArticleBody {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateArticleBody {
     /// New title.
+    #[schema(min_length = 1, max_length = 300)]
     pub title: Option<String>,
     /// New description.
+    #[schema(min_length = 1, max_length = 1000)]
     pub description: Option<String>,
     /// New body.
+    #[schema(min_length = 1)]
     pub body: Option<String>,
     /// Derive a new slug from the (new) title (a Basalt extension).
     #[serde(default)]
@@ -84,6 +91,7 @@ pub struct ArticlesResponse {
 /// List filters and paging; values are parsed here so that a bad one is a
 /// 422, not a 400 from the query parser.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only with this tag.
     pub tag: Option<String>,
@@ -92,17 +100,22 @@ pub struct ListQuery {
     /// Only favourited by this user (username).
     pub favorited: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// Articles to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<String>,
 }
 
 /// Paging parameters only.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// Articles to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<String>,
 }
 
@@ -139,11 +152,12 @@ fn paging(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64), BlogE
 
 /// Recent articles, optionally filtered.
 #[utoipa::path(get, path = "/api/articles", tag = "realworld", params(ListQuery),
-    responses((status = 200, body = ArticlesResponse), (status = 422, description = "Bad limit or offset")))]
+    responses((status = 200, body = ArticlesResponse), (status = 422, description = "Bad limit or offset")),
+    security((), ("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn list_articles(
     State(blog): State<Blog>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    RwQuery(q): RwQuery<ListQuery>,
 ) -> Result<Response, BlogError> {
     let (limit, offset) = paging(q.limit.as_deref(), q.offset.as_deref())?;
     let page = async {
@@ -204,11 +218,11 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
 
 /// Recent articles by authors the caller follows.
 #[utoipa::path(get, path = "/api/articles/feed", tag = "realworld", params(PageQuery),
-    responses((status = 200, body = ArticlesResponse), (status = 401), (status = 422)), security(("token" = [])))]
+    responses((status = 200, body = ArticlesResponse), (status = 401), (status = 422)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn feed(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Query(q): Query<PageQuery>,
+    RwQuery(q): RwQuery<PageQuery>,
 ) -> Result<Json<ArticlesResponse>, BlogError> {
     let (limit, offset) = paging(q.limit.as_deref(), q.offset.as_deref())?;
     let (rows, total) = store::feed(&blog.db, who.user_id, limit, offset).await?;
@@ -220,11 +234,11 @@ pub async fn feed(
 
 /// One article.
 #[utoipa::path(get, path = "/api/articles/{slug}", tag = "realworld", params(("slug" = String, Path)),
-    responses((status = 200, body = ArticleResponse), (status = 404)))]
+    responses((status = 200, body = ArticleResponse), (status = 404)), security((), ("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn get_article(
     State(blog): State<Blog>,
     viewer: Viewer,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
 ) -> Result<Response, BlogError> {
     // Cached like the lists (see `pages`); a missing article is not cached.
     let article = async {
@@ -247,6 +261,17 @@ fn required(field: &str, value: &str, max_chars: usize, errors: &mut Vec<(String
         errors.push((
             field.to_owned(),
             format!("must be at most {max_chars} characters"),
+        ));
+    }
+}
+
+/// Titles, descriptions and tags are single lines: no control characters
+/// (the body, Markdown, keeps its newlines and tabs).
+fn single_line(field: &str, value: &str, errors: &mut Vec<(String, String)>) {
+    if value.chars().any(char::is_control) {
+        errors.push((
+            field.to_owned(),
+            "must not contain control characters".to_owned(),
         ));
     }
 }
@@ -276,6 +301,12 @@ fn clean_tags(tags: Option<Vec<String>>, errors: &mut Vec<(String, String)>) -> 
     if tags.len() > 20 {
         errors.push(("tagList".to_owned(), "must have at most 20 tags".to_owned()));
     }
+    if tags.iter().any(|t| t.chars().any(char::is_control)) {
+        errors.push((
+            "tagList".to_owned(),
+            "tags must not contain control characters".to_owned(),
+        ));
+    }
     if tags.iter().any(|t| t.chars().count() > 50) {
         errors.push((
             "tagList".to_owned(),
@@ -296,7 +327,7 @@ async fn free_slug(blog: &Blog, title: &str) -> Result<String, BlogError> {
 
 /// Creates an article.
 #[utoipa::path(post, path = "/api/articles", tag = "realworld", request_body = Wrapped<NewArticleBody>,
-    responses((status = 201, body = ArticleResponse), (status = 401), (status = 422)), security(("token" = [])))]
+    responses((status = 201, body = ArticleResponse), (status = 401), (status = 422)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn create_article(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
@@ -306,6 +337,8 @@ pub async fn create_article(
     let mut errors = Vec::new();
     required("title", &a.title, 300, &mut errors);
     required("description", &a.description, 1000, &mut errors);
+    single_line("title", &a.title, &mut errors);
+    single_line("description", &a.description, &mut errors);
     required("body", &a.body, usize::MAX, &mut errors);
     body_size(&a.body, &mut errors);
     let tags = clean_tags(a.tag_list, &mut errors);
@@ -367,11 +400,11 @@ async fn own_article(blog: &Blog, who: Uuid, slug: &str) -> Result<store::Articl
 #[utoipa::path(put, path = "/api/articles/{slug}", tag = "realworld", params(("slug" = String, Path)),
     request_body = Wrapped<UpdateArticleBody>,
     responses((status = 200, body = ArticleResponse), (status = 401), (status = 403), (status = 404), (status = 422)),
-    security(("token" = [])))]
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn update_article(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
     RwJson(body): RwJson<Wrapped<UpdateArticleBody>>,
 ) -> Result<Json<ArticleResponse>, BlogError> {
     let row = own_article(&blog, who.user_id, &slug).await?;
@@ -386,6 +419,8 @@ pub async fn update_article(
     let text = changes.body.unwrap_or(row.body.clone());
     required("title", &title, 300, &mut errors);
     required("description", &description, 1000, &mut errors);
+    single_line("title", &title, &mut errors);
+    single_line("description", &description, &mut errors);
     required("body", &text, usize::MAX, &mut errors);
     body_size(&text, &mut errors);
     if !errors.is_empty() {
@@ -436,11 +471,11 @@ pub async fn update_article(
 
 /// Deletes an article (its author only).
 #[utoipa::path(delete, path = "/api/articles/{slug}", tag = "realworld", params(("slug" = String, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("token" = [])))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn delete_article(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
 ) -> Result<StatusCode, BlogError> {
     let row = own_article(&blog, who.user_id, &slug).await?;
     let deleted = Event::new(
@@ -460,11 +495,11 @@ pub async fn delete_article(
 
 /// Favourites an article (idempotent).
 #[utoipa::path(post, path = "/api/articles/{slug}/favorite", tag = "realworld", params(("slug" = String, Path)),
-    responses((status = 200, body = ArticleResponse), (status = 401), (status = 404)), security(("token" = [])))]
+    responses((status = 200, body = ArticleResponse), (status = 401), (status = 404)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn favorite(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
 ) -> Result<Json<ArticleResponse>, BlogError> {
     let row = store::by_slug(&blog.db, None, &slug)
         .await?
@@ -478,11 +513,11 @@ pub async fn favorite(
 
 /// Removes a favourite (idempotent).
 #[utoipa::path(delete, path = "/api/articles/{slug}/favorite", tag = "realworld", params(("slug" = String, Path)),
-    responses((status = 200, body = ArticleResponse), (status = 401), (status = 404)), security(("token" = [])))]
+    responses((status = 200, body = ArticleResponse), (status = 401), (status = 404)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn unfavorite(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
 ) -> Result<Json<ArticleResponse>, BlogError> {
     let row = store::by_slug(&blog.db, None, &slug)
         .await?

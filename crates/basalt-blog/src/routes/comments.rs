@@ -4,14 +4,14 @@ use basalt_platform::events::Event;
 
 use crate::events::{COMMENT_ADDED, CommentAdded};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::BlogError;
-use crate::extract::{RwJson, SignedIn, Viewer};
+use crate::extract::{RwJson, RwPath, SignedIn, Viewer};
 use crate::model::Comment;
 use crate::service::Blog;
 use crate::store;
@@ -26,7 +26,8 @@ pub struct NewCommentBody {
 /// A new comment.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewComment {
-    /// Text.
+    /// Text, not blank.
+    #[schema(min_length = 1)]
     pub body: String,
 }
 
@@ -53,11 +54,11 @@ async fn article_id(blog: &Blog, slug: &str) -> Result<uuid::Uuid, BlogError> {
 
 /// An article's comments.
 #[utoipa::path(get, path = "/api/articles/{slug}/comments", tag = "realworld", params(("slug" = String, Path)),
-    responses((status = 200, body = CommentsResponse), (status = 404)))]
+    responses((status = 200, body = CommentsResponse), (status = 404)), security((), ("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn list_comments(
     State(blog): State<Blog>,
     viewer: Viewer,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
 ) -> Result<Json<CommentsResponse>, BlogError> {
     let id = article_id(&blog, &slug).await?;
     let rows = store::comments(&blog.db, viewer.id(), id).await?;
@@ -69,11 +70,11 @@ pub async fn list_comments(
 /// Comments on an article.
 #[utoipa::path(post, path = "/api/articles/{slug}/comments", tag = "realworld", params(("slug" = String, Path)),
     request_body = NewCommentBody,
-    responses((status = 200, body = CommentResponse), (status = 401), (status = 404), (status = 422)), security(("token" = [])))]
+    responses((status = 200, body = CommentResponse), (status = 401), (status = 404), (status = 422)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn add_comment(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(slug): Path<String>,
+    RwPath(slug): RwPath<String>,
     RwJson(body): RwJson<NewCommentBody>,
 ) -> Result<Json<CommentResponse>, BlogError> {
     let text = body.comment.body;
@@ -118,11 +119,11 @@ pub async fn add_comment(
 /// Deletes a comment (its author only).
 #[utoipa::path(delete, path = "/api/articles/{slug}/comments/{id}", tag = "realworld",
     params(("slug" = String, Path), ("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("token" = [])))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn delete_comment(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path((slug, id)): Path<(String, String)>,
+    RwPath((slug, id)): RwPath<(String, String)>,
 ) -> Result<StatusCode, BlogError> {
     let id: i64 = id.parse().map_err(|_| BlogError::NotFound("comment"))?;
     let article = article_id(&blog, &slug).await?;

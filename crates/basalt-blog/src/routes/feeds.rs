@@ -1,7 +1,7 @@
 //! `/feeds/articles.atom` and `/feeds/articles.rss`: the newest 20 articles,
 //! optionally by tag or author, with their bodies rendered to sanitised HTML.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::BlogError;
+use crate::extract::RwQuery;
 use crate::feeds::{
     ATOM_CONTENT_TYPE, FeedEntry, FeedMeta, RSS_CONTENT_TYPE, atom as render_atom,
     rss as render_rss,
@@ -23,6 +24,7 @@ const FEED_SIZE: i64 = 20;
 
 /// Feed filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Only with this tag.
     pub tag: Option<String>,
@@ -129,7 +131,7 @@ async fn build(
 pub async fn atom(
     State(blog): State<Blog>,
     headers: HeaderMap,
-    Query(q): Query<FeedQuery>,
+    RwQuery(q): RwQuery<FeedQuery>,
 ) -> Result<Response, BlogError> {
     let (meta, entries) = build(&blog, &q, &headers, "/feeds/articles.atom").await?;
     Ok((
@@ -145,7 +147,7 @@ pub async fn atom(
 pub async fn rss(
     State(blog): State<Blog>,
     headers: HeaderMap,
-    Query(q): Query<FeedQuery>,
+    RwQuery(q): RwQuery<FeedQuery>,
 ) -> Result<Response, BlogError> {
     let (meta, entries) = build(&blog, &q, &headers, "/feeds/articles.rss").await?;
     Ok((

@@ -4,12 +4,12 @@ use basalt_platform::events::Event;
 
 use crate::events::{FOLLOWED, Followed};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::BlogError;
-use crate::extract::{SignedIn, Viewer};
+use crate::extract::{RwPath, SignedIn, Viewer};
 use crate::model::Profile;
 use crate::service::Blog;
 use crate::store;
@@ -23,11 +23,11 @@ pub struct ProfileResponse {
 
 /// A profile.
 #[utoipa::path(get, path = "/api/profiles/{username}", tag = "realworld", params(("username" = String, Path)),
-    responses((status = 200, body = ProfileResponse), (status = 404)))]
+    responses((status = 200, body = ProfileResponse), (status = 404)), security((), ("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn get_profile(
     State(blog): State<Blog>,
     viewer: Viewer,
-    Path(username): Path<String>,
+    RwPath(username): RwPath<String>,
 ) -> Result<Json<ProfileResponse>, BlogError> {
     let (_, profile) = blog.profile(viewer.id(), &username).await?;
     Ok(Json(ProfileResponse { profile }))
@@ -36,11 +36,11 @@ pub async fn get_profile(
 /// Follows a user.
 #[utoipa::path(post, path = "/api/profiles/{username}/follow", tag = "realworld", params(("username" = String, Path)),
     responses((status = 200, body = ProfileResponse), (status = 401), (status = 404), (status = 422, description = "Yourself")),
-    security(("token" = [])))]
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn follow(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(username): Path<String>,
+    RwPath(username): RwPath<String>,
 ) -> Result<Json<ProfileResponse>, BlogError> {
     let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
     if id == who.user_id {
@@ -61,11 +61,11 @@ pub async fn follow(
 
 /// Unfollows a user.
 #[utoipa::path(delete, path = "/api/profiles/{username}/follow", tag = "realworld", params(("username" = String, Path)),
-    responses((status = 200, body = ProfileResponse), (status = 401), (status = 404)), security(("token" = [])))]
+    responses((status = 200, body = ProfileResponse), (status = 401), (status = 404)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn unfollow(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-    Path(username): Path<String>,
+    RwPath(username): RwPath<String>,
 ) -> Result<Json<ProfileResponse>, BlogError> {
     let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
     store::unfollow(&blog.db, who.user_id, id).await?;

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use basalt_identity::model::Role;
 use basalt_identity::service::{ProfileChanges, Registration};
 use basalt_identity::store::audit::RequestContext;
+use basalt_platform::Problem;
 use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -27,10 +28,13 @@ pub struct Wrapped<T> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewUser {
     /// Username.
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
     /// Email.
+    #[schema(max_length = 254)]
     pub email: String,
-    /// Password.
+    /// Password: 8 to 128 characters, not a common one.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -47,12 +51,16 @@ pub struct LoginUser {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateUser {
     /// New email.
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// New username.
+    #[schema(min_length = 3, max_length = 32)]
     pub username: Option<String>,
     /// New password.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// New biography.
+    #[schema(max_length = 10000)]
     pub bio: Option<String>,
     /// New avatar URL.
     pub image: Option<String>,
@@ -79,7 +87,8 @@ fn user_json(u: basalt_identity::model::User, token: String) -> UserResponse {
 
 /// Registers a user.
 #[utoipa::path(post, path = "/api/users", tag = "realworld", request_body = Wrapped<NewUser>,
-    responses((status = 201, body = UserResponse), (status = 422, description = "Invalid or taken")))]
+    responses((status = 201, body = UserResponse), (status = 422, description = "Invalid or taken"),
+              (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json")))]
 pub async fn register(
     State(blog): State<Blog>,
     ctx: RequestContext,
@@ -105,7 +114,8 @@ pub async fn register(
 
 /// Signs in.
 #[utoipa::path(post, path = "/api/users/login", tag = "realworld", request_body = Wrapped<LoginUser>,
-    responses((status = 200, body = UserResponse), (status = 401, description = "Wrong email or password"), (status = 422)))]
+    responses((status = 200, body = UserResponse), (status = 401, description = "Wrong email or password"), (status = 422),
+              (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(blog): State<Blog>,
     ctx: RequestContext,
@@ -120,7 +130,7 @@ pub async fn login(
 
 /// The current user.
 #[utoipa::path(get, path = "/api/user", tag = "realworld",
-    responses((status = 200, body = UserResponse), (status = 401)), security(("token" = [])))]
+    responses((status = 200, body = UserResponse), (status = 401)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn current_user(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
@@ -135,7 +145,7 @@ pub async fn current_user(
 
 /// Updates the current user.
 #[utoipa::path(put, path = "/api/user", tag = "realworld", request_body = Wrapped<UpdateUser>,
-    responses((status = 200, body = UserResponse), (status = 401), (status = 422)), security(("token" = [])))]
+    responses((status = 200, body = UserResponse), (status = 401), (status = 422)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn update_user(
     State(blog): State<Blog>,
     ctx: RequestContext,

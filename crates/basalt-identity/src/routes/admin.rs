@@ -1,8 +1,8 @@
 //! `/api/admin/*`: for admins only.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use basalt_platform::Problem;
+use basalt_platform::http::input::{Json, Path, Query};
 use basalt_platform::jobs::{JobFilter, JobRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,7 +38,8 @@ pub struct RoleChange {
 
 /// The audit log of security events.
 #[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = AuditPage), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn audit_log(
     State(service): State<IdentityService>,
     _admin: Admin,
@@ -51,7 +52,8 @@ pub async fn audit_log(
 
 /// Background jobs.
 #[utoipa::path(get, path = "/api/admin/jobs", tag = "admin", params(JobFilter),
-    responses((status = 200, body = JobPage), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = JobPage), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn jobs(
     State(service): State<IdentityService>,
     _admin: Admin,
@@ -64,7 +66,8 @@ pub async fn jobs(
 
 /// Sets a user's role; the user's sessions and tokens end.
 #[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", params(("id" = Uuid, Path)), request_body = RoleChange,
-    responses((status = 200, body = UserBody), (status = 404, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = UserBody), (status = 404, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn set_role(
     State(service): State<IdentityService>,
     ctx: RequestContext,

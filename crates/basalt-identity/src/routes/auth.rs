@@ -1,11 +1,11 @@
 //! `/api/auth/*`: sign-up, sign-in (sessions and tokens), sign-out,
 //! sessions, refresh and revocation, email verification, password reset.
 
-use axum::Json;
-use axum::extract::{FromRequest, Path, State};
+use axum::extract::{FromRequest, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::http::input::{Json, Path};
 use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,10 +33,13 @@ pub struct UserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Email address (unique, case-insensitive).
+    #[schema(max_length = 254)]
     pub email: String,
     /// 3–32 letters, digits, `_`, `-`, `.` (unique, case-insensitive).
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
     /// 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -98,7 +101,8 @@ pub struct EmailRequest {
 pub struct ResetRequest {
     /// The token from the reset mail.
     pub token: String,
-    /// The new password.
+    /// The new password: 8 to 128 characters, not a common one.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -188,7 +192,7 @@ pub async fn login(
 
 /// Ends the current session and clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "identity",
-    responses((status = 204, description = "Signed out"), (status = 401, body = Problem), (status = 403, description = "CSRF check failed", body = Problem)))]
+    responses((status = 204, description = "Signed out"), (status = 401, body = Problem), (status = 403, description = "CSRF check failed", body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn logout(
     State(service): State<IdentityService>,
     ctx: RequestContext,
@@ -206,7 +210,7 @@ pub async fn logout(
 
 /// The current session's CSRF token.
 #[utoipa::path(get, path = "/api/auth/csrf", tag = "identity",
-    responses((status = 200, body = CsrfToken), (status = 401, description = "No session", body = Problem)))]
+    responses((status = 200, body = CsrfToken), (status = 401, description = "No session", body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn csrf(who: Authenticated) -> Result<Json<CsrfToken>, IdentityError> {
     let session = who.session().ok_or(IdentityError::Unauthenticated)?;
     Ok(Json(CsrfToken {
@@ -254,7 +258,7 @@ pub async fn revoke(
 
 /// The caller's live sessions.
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "identity",
-    responses((status = 200, body = SessionList), (status = 401, body = Problem)))]
+    responses((status = 200, body = SessionList), (status = 401, body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn list_sessions(
     State(service): State<IdentityService>,
     who: Authenticated,
@@ -279,7 +283,7 @@ pub async fn list_sessions(
 
 /// Revokes one of the caller's sessions.
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "identity", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, description = "Not one of your sessions", body = Problem), (status = 401, body = Problem)))]
+    responses((status = 204), (status = 404, description = "Not one of your sessions", body = Problem), (status = 401, body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn revoke_session(
     State(service): State<IdentityService>,
     ctx: RequestContext,
@@ -292,7 +296,7 @@ pub async fn revoke_session(
 
 /// Signs out everywhere: every session and refresh token of the caller.
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "identity",
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn logout_all(
     State(service): State<IdentityService>,
     ctx: RequestContext,
@@ -321,7 +325,7 @@ pub async fn verify_email(
 
 /// Mails a new verification link to the caller.
 #[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "identity",
-    responses((status = 202, description = "Queued (or already verified)"), (status = 401, body = Problem)))]
+    responses((status = 202, description = "Queued (or already verified)"), (status = 401, body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn resend_verification(
     State(service): State<IdentityService>,
     who: Authenticated,

@@ -1,10 +1,10 @@
 //! `/api/me`: the caller's own account.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::http::input::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,10 +19,13 @@ use crate::store::audit::RequestContext;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMe {
     /// New email (must be confirmed again).
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// New username.
+    #[schema(min_length = 3, max_length = 32)]
     pub username: Option<String>,
     /// New biography.
+    #[schema(max_length = 10000)]
     pub bio: Option<String>,
     /// New avatar URL.
     pub image: Option<String>,
@@ -33,7 +36,8 @@ pub struct UpdateMe {
 pub struct ChangePassword {
     /// The current password.
     pub current_password: String,
-    /// The new password.
+    /// The new password: 8 to 128 characters, not a common one.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -52,7 +56,8 @@ pub struct DeleteMe {
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/api/me", tag = "identity", responses((status = 200, body = UserBody), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/me", tag = "identity", responses((status = 200, body = UserBody), (status = 401, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn get_me(
     State(service): State<IdentityService>,
     who: Authenticated,
@@ -64,7 +69,8 @@ pub async fn get_me(
 
 /// Updates the caller's profile.
 #[utoipa::path(patch, path = "/api/me", tag = "identity", request_body = UpdateMe,
-    responses((status = 200, body = UserBody), (status = 422, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = UserBody), (status = 422, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn update_me(
     State(service): State<IdentityService>,
     ctx: RequestContext,
@@ -86,7 +92,8 @@ pub async fn update_me(
 /// Changes the password. Other sessions and all refresh tokens end; a
 /// session caller gets a new session id (and CSRF token).
 #[utoipa::path(post, path = "/api/me/password", tag = "identity", request_body = ChangePassword,
-    responses((status = 200, body = PasswordChanged), (status = 422, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = PasswordChanged), (status = 422, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn change_password(
     State(service): State<IdentityService>,
     ctx: RequestContext,
@@ -124,7 +131,8 @@ pub async fn change_password(
 
 /// Deletes the caller's account.
 #[utoipa::path(delete, path = "/api/me", tag = "identity", request_body = DeleteMe,
-    responses((status = 204), (status = 422, description = "Wrong password", body = Problem), (status = 401, body = Problem)))]
+    responses((status = 204), (status = 422, description = "Wrong password", body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn delete_me(
     State(service): State<IdentityService>,
     ctx: RequestContext,

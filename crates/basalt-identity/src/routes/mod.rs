@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 
 use crate::service::IdentityService;
 
-/// Every identity route, documented.
+/// Every identity route, documented; errors are problem+json.
 pub fn router(service: IdentityService) -> OpenApiRouter {
-    OpenApiRouter::new()
+    let mut router = OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -33,5 +33,10 @@ pub fn router(service: IdentityService) -> OpenApiRouter {
         .routes(routes!(admin::jobs))
         .routes(routes!(admin::set_role))
         .routes(routes!(jwks::jwks))
-        .with_state(service)
+        .with_state(service);
+    basalt_platform::http::docs::document_errors(
+        router.get_openapi_mut(),
+        &basalt_platform::http::docs::PROBLEM_ERRORS,
+    );
+    router
 }

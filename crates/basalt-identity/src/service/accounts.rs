@@ -230,7 +230,10 @@ impl IdentityService {
             errors.push(e);
         }
         if let Some(Some(image)) = &changes.image
-            && !(image.is_empty() || image.starts_with("https://") || image.starts_with("http://"))
+            && (!(image.is_empty()
+                || image.starts_with("https://")
+                || image.starts_with("http://"))
+                || image.chars().any(char::is_control))
         {
             errors.push(FieldError::new("image", "must be an http(s) URL"));
         }

@@ -97,6 +97,7 @@ struct AuditRow {
 
 /// Which records to read.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this account's records.
     pub user_id: Option<Uuid>,

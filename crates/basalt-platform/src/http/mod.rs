@@ -3,6 +3,7 @@
 pub mod client_addr;
 pub mod docs;
 pub mod health;
+pub mod input;
 pub mod metrics_endpoint;
 pub mod observe;
 pub mod paths;
@@ -34,18 +35,22 @@ pub async fn build_router(
 ) -> anyhow::Result<Router> {
     let config = &platform.config;
     let serves_api = config.role.runs_http_api();
-    let mut api = OpenApiRouter::with_openapi(docs::root_document())
+    let mut own = OpenApiRouter::new()
         .merge(health::routes(platform.db.clone(), platform.redis.clone()))
         .merge(metrics_endpoint::routes(
             platform.metrics.clone(),
             platform.db.clone(),
             config.metrics_token.clone(),
         ));
+    docs::document_errors(own.get_openapi_mut(), &docs::PROBLEM_ERRORS);
+    let mut api = OpenApiRouter::with_openapi(docs::root_document()).merge(own);
     for module in modules {
         let routes = module
             .routes(platform)
             .await
             .map_err(|e| e.context(format!("cannot start module `{}`", module.name())))?;
+        docs::check_components(api.get_openapi(), routes.get_openapi(), module.name())
+            .map_err(anyhow::Error::msg)?;
         if serves_api {
             api = api.merge(routes);
         }

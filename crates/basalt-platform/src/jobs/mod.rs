@@ -168,6 +168,7 @@ pub struct JobRecord {
 
 /// Which jobs to list.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobFilter {
     /// Only jobs in this state.
     pub state: Option<JobState>,

@@ -11,6 +11,7 @@ mod fixture;
 mod health;
 mod http_stack;
 mod identity;
+mod input_hygiene;
 mod jobs;
 mod jobs_cluster;
 mod mail;
