@@ -140,10 +140,11 @@ impl NewJob {
     }
 }
 
+// Never the payload: it is the handler's business, and listings must not
+// show what a payload holds (which in turn must hold no secrets: a mail job
+// names its token by id, see the identity module's `service::mail`).
 /// A stored job, as listed by `basalt jobs list` and the admin API: kind,
-/// state and timing, never the payload, which is the handler's business
-/// (and must not hold secrets in the first place: a mail job names its
-/// token by id, see the identity module's `service::mail`).
+/// state and timing, never its payload.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobRecord {
     /// Id.
