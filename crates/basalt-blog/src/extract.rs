@@ -10,6 +10,7 @@ use basalt_platform::http::input::{self, BadParam, JsonInputError};
 use serde::de::DeserializeOwned;
 
 use crate::error::BlogError;
+use basalt_platform::error::RealWorld;
 
 /// The caller, if any. Credentials that are present but invalid are a 401.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ impl Viewer {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Viewer {
-    type Rejection = BlogError;
+    type Rejection = RealWorld;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let MaybeAuthenticated(who) = MaybeAuthenticated::from_request_parts(parts, state).await?;
@@ -36,14 +37,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
 pub struct SignedIn(pub Authenticated);
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
-    type Rejection = BlogError;
+    type Rejection = RealWorld;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Viewer::from_request_parts(parts, state)
             .await?
             .0
             .map(Self)
-            .ok_or(BlogError::Unauthorized)
+            .ok_or_else(|| BlogError::Unauthorized.into())
     }
 }
 

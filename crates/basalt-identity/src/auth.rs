@@ -15,6 +15,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use basalt_platform::error::Failure;
 use basalt_platform::http::client_addr::ClientAddr;
 use uuid::Uuid;
 
@@ -83,7 +84,7 @@ pub fn service_from(parts: &Parts) -> Result<IdentityService, IdentityError> {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
-    type Rejection = IdentityError;
+    type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let service = service_from(parts)?;
@@ -92,25 +93,25 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
-    type Rejection = IdentityError;
+    type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         MaybeAuthenticated::from_request_parts(parts, state)
             .await?
             .0
-            .ok_or(IdentityError::Unauthenticated)
+            .ok_or_else(|| IdentityError::Unauthenticated.into())
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {
-    type Rejection = IdentityError;
+    type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let who = Authenticated::from_request_parts(parts, state).await?;
         if who.role == Role::Admin {
             Ok(Self(who))
         } else {
-            Err(IdentityError::Forbidden)
+            Err(IdentityError::Forbidden.into())
         }
     }
 }

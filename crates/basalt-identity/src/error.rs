@@ -1,6 +1,5 @@
 //! The identity module's error type, mapped to HTTP in one place.
 
-use axum::response::{IntoResponse, Response};
 use basalt_platform::error::{ErrorKind, Failure, FieldError};
 
 use crate::passwords::PolicyViolation;
@@ -84,15 +83,4 @@ impl From<IdentityError> for Failure {
             IdentityError::Internal(e) => Failure::internal(e),
         }
     }
-}
-
-impl IntoResponse for IdentityError {
-    fn into_response(self) -> Response {
-        Failure::from(self).into_response()
-    }
-}
-
-/// 429 with `Retry-After` and the `RateLimit-*` headers.
-pub fn too_many_requests(d: basalt_platform::ratelimit::RateDecision) -> Response {
-    Failure::rate_limited(d).into_response()
 }

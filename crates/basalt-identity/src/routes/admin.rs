@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use basalt_platform::Problem;
+use basalt_platform::error::Failure;
 use basalt_platform::http::input::{Json, Path, Query};
 use basalt_platform::jobs::{JobFilter, JobRecord};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,6 @@ use uuid::Uuid;
 
 use super::auth::UserBody;
 use crate::auth::Admin;
-use crate::error::IdentityError;
 use crate::model::Role;
 use crate::service::IdentityService;
 use crate::store::audit::{self, AuditQuery, AuditRecord, RequestContext};
@@ -44,7 +44,7 @@ pub async fn audit_log(
     State(service): State<IdentityService>,
     _admin: Admin,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<AuditPage>, IdentityError> {
+) -> Result<Json<AuditPage>, Failure> {
     Ok(Json(AuditPage {
         records: audit::list(service.db(), &query).await?,
     }))
@@ -58,7 +58,7 @@ pub async fn jobs(
     State(service): State<IdentityService>,
     _admin: Admin,
     Query(filter): Query<JobFilter>,
-) -> Result<Json<JobPage>, IdentityError> {
+) -> Result<Json<JobPage>, Failure> {
     Ok(Json(JobPage {
         jobs: service.jobs().list(&filter).await?,
     }))
@@ -74,7 +74,7 @@ pub async fn set_role(
     Admin(admin): Admin,
     Path(id): Path<Uuid>,
     Json(body): Json<RoleChange>,
-) -> Result<Json<UserBody>, IdentityError> {
+) -> Result<Json<UserBody>, Failure> {
     Ok(Json(UserBody {
         user: service.set_role(admin.user_id, id, body.role, &ctx).await?,
     }))

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::error::Failure;
 use basalt_platform::http::input::{Json, Path};
 use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ pub async fn register(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<UserBody>), IdentityError> {
+) -> Result<(StatusCode, Json<UserBody>), Failure> {
     let ip = ctx.ip.clone().unwrap_or_default();
     service
         .limit(
@@ -153,7 +154,7 @@ pub async fn login(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     request: axum::extract::Request,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     // Login CSRF: a browser posting from another site must not sign the
@@ -197,7 +198,7 @@ pub async fn logout(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     who: Authenticated,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Failure> {
     if let Some(session) = who.session() {
         service.sign_out(session, &ctx).await?;
     }
@@ -211,7 +212,7 @@ pub async fn logout(
 /// The current session's CSRF token.
 #[utoipa::path(get, path = "/api/auth/csrf", tag = "identity",
     responses((status = 200, body = CsrfToken), (status = 401, description = "No session", body = Problem)), security(("bearer" = []), ("token" = []), ("session" = [])))]
-pub async fn csrf(who: Authenticated) -> Result<Json<CsrfToken>, IdentityError> {
+pub async fn csrf(who: Authenticated) -> Result<Json<CsrfToken>, Failure> {
     let session = who.session().ok_or(IdentityError::Unauthenticated)?;
     Ok(Json(CsrfToken {
         csrf_token: session.csrf_token.clone(),
@@ -225,7 +226,7 @@ pub async fn token(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<Credentials>,
-) -> Result<Json<TokenPair>, IdentityError> {
+) -> Result<Json<TokenPair>, Failure> {
     let (_, pair) = service
         .sign_in_with_tokens(&body.email, &body.password, &ctx)
         .await?;
@@ -240,7 +241,7 @@ pub async fn refresh(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<RefreshRequest>,
-) -> Result<Json<TokenPair>, IdentityError> {
+) -> Result<Json<TokenPair>, Failure> {
     Ok(Json(service.refresh(&body.refresh_token, &ctx).await?))
 }
 
@@ -251,7 +252,7 @@ pub async fn revoke(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<RevokeRequest>,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Failure> {
     service.revoke_refresh_token(&body.token, &ctx).await?;
     Ok(StatusCode::OK)
 }
@@ -262,7 +263,7 @@ pub async fn revoke(
 pub async fn list_sessions(
     State(service): State<IdentityService>,
     who: Authenticated,
-) -> Result<Json<SessionList>, IdentityError> {
+) -> Result<Json<SessionList>, Failure> {
     let current = who.session().map(|s| s.id);
     let sessions = service
         .list_sessions(who.user_id)
@@ -289,7 +290,7 @@ pub async fn revoke_session(
     ctx: RequestContext,
     who: Authenticated,
     Path(id): Path<Uuid>,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Failure> {
     service.revoke_session(who.user_id, id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -301,7 +302,7 @@ pub async fn logout_all(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     who: Authenticated,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Failure> {
     service.sign_out_everywhere(who.user_id, &ctx).await?;
     Ok((
         StatusCode::NO_CONTENT,
@@ -317,7 +318,7 @@ pub async fn verify_email(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<TokenRequest>,
-) -> Result<Json<UserBody>, IdentityError> {
+) -> Result<Json<UserBody>, Failure> {
     Ok(Json(UserBody {
         user: service.verify_email(&body.token, &ctx).await?,
     }))
@@ -329,7 +330,7 @@ pub async fn verify_email(
 pub async fn resend_verification(
     State(service): State<IdentityService>,
     who: Authenticated,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Failure> {
     service.request_email_verification(who.user_id).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -341,7 +342,7 @@ pub async fn forgot_password(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<EmailRequest>,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Failure> {
     service.request_password_reset(&body.email, &ctx).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -354,7 +355,7 @@ pub async fn reset_password(
     State(service): State<IdentityService>,
     ctx: RequestContext,
     Json(body): Json<ResetRequest>,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Failure> {
     service
         .reset_password(&body.token, &body.new_password, &ctx)
         .await?;

@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
+use basalt_platform::error::Failure;
 use basalt_platform::http::input::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::UserBody;
 use crate::auth::{Authenticated, set_session_cookie};
-use crate::error::IdentityError;
 use crate::service::IdentityService;
 use crate::service::ProfileChanges;
 use crate::store::audit::RequestContext;
@@ -61,7 +61,7 @@ pub struct DeleteMe {
 pub async fn get_me(
     State(service): State<IdentityService>,
     who: Authenticated,
-) -> Result<Json<UserBody>, IdentityError> {
+) -> Result<Json<UserBody>, Failure> {
     Ok(Json(UserBody {
         user: service.user(who.user_id).await?,
     }))
@@ -76,7 +76,7 @@ pub async fn update_me(
     ctx: RequestContext,
     who: Authenticated,
     Json(body): Json<UpdateMe>,
-) -> Result<Json<UserBody>, IdentityError> {
+) -> Result<Json<UserBody>, Failure> {
     let changes = ProfileChanges {
         email: body.email,
         username: body.username,
@@ -99,7 +99,7 @@ pub async fn change_password(
     ctx: RequestContext,
     who: Authenticated,
     Json(body): Json<ChangePassword>,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Failure> {
     let session = who.session().cloned();
     service
         .change_password(
@@ -138,7 +138,7 @@ pub async fn delete_me(
     ctx: RequestContext,
     who: Authenticated,
     Json(body): Json<DeleteMe>,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Failure> {
     service
         .delete_account(who.user_id, &body.password, &ctx)
         .await?;

@@ -39,8 +39,20 @@ impl IntoResponse for Failure {
 #[derive(Debug)]
 pub struct RealWorld(pub Failure);
 
-impl<E: Into<Failure>> From<E> for RealWorld {
-    fn from(e: E) -> Self {
+impl From<Failure> for RealWorld {
+    fn from(failure: Failure) -> Self {
+        Self(failure)
+    }
+}
+
+impl From<sqlx::Error> for RealWorld {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<anyhow::Error> for RealWorld {
+    fn from(e: anyhow::Error) -> Self {
         Self(e.into())
     }
 }
