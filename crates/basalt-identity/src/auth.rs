@@ -23,7 +23,6 @@ use crate::crypto::constant_time_eq;
 use crate::error::IdentityError;
 use crate::model::Role;
 use crate::service::IdentityService;
-use crate::store::audit::RequestContext;
 use crate::store::sessions::SessionRow;
 use crate::tokens::jwt::AccessClaims;
 
@@ -113,23 +112,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
         } else {
             Err(IdentityError::Forbidden.into())
         }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestContext {
-            // The real client behind trusted proxies (see `ClientAddr`): what
-            // rate limits, lockout and the audit log key on.
-            ip: ClientAddr::of(&parts.extensions).map(|c| c.ip.to_string()),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(256).collect()),
-        })
     }
 }
 

@@ -282,7 +282,7 @@ async fn create_user(
         password,
         role,
     };
-    let ctx = basalt_identity::store::audit::RequestContext {
+    let ctx = basalt_platform::http::context::RequestContext {
         ip: None,
         user_agent: Some("basalt-cli".into()),
     };

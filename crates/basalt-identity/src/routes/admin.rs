@@ -13,7 +13,8 @@ use super::auth::UserBody;
 use crate::auth::Admin;
 use crate::model::Role;
 use crate::service::IdentityService;
-use crate::store::audit::{self, AuditQuery, AuditRecord, RequestContext};
+use crate::store::audit::{self, AuditQuery, AuditRecord};
+use basalt_platform::http::context::RequestContext;
 
 /// Audit records, newest first.
 #[derive(Debug, Serialize, ToSchema)]

@@ -20,8 +20,8 @@ use crate::error::IdentityError;
 use crate::model::{Role, User};
 use crate::service::Registration;
 use crate::service::{IdentityService, TokenPair};
-use crate::store::audit::RequestContext;
 use crate::store::sessions::SessionInfo;
+use basalt_platform::http::context::RequestContext;
 
 /// `{"user": …}`.
 #[derive(Debug, Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use super::auth::UserBody;
 use crate::auth::{Authenticated, set_session_cookie};
 use crate::service::IdentityService;
 use crate::service::ProfileChanges;
-use crate::store::audit::RequestContext;
+use basalt_platform::http::context::RequestContext;
 
 /// Profile changes; absent fields stay, an empty `bio`/`image` clears it.
 #[derive(Debug, Deserialize, ToSchema)]

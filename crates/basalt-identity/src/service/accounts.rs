@@ -13,9 +13,10 @@ use super::validation::{validate_email, validate_username};
 use crate::error::IdentityError;
 use crate::model::{Role, User};
 use crate::passwords::check_policy;
-use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::audit::{self, AuditEvent};
 use crate::store::email_tokens::{self, Purpose};
 use crate::store::users::{self, UserRow};
+use basalt_platform::http::context::RequestContext;
 
 /// A registration request.
 #[derive(Debug, Clone)]

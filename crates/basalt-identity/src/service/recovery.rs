@@ -10,9 +10,10 @@ use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::{User, normalize};
 use crate::passwords::check_policy;
-use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::audit::{self, AuditEvent};
 use crate::store::email_tokens::{self, Purpose};
 use crate::store::users;
+use basalt_platform::http::context::RequestContext;
 
 impl IdentityService {
     /// Confirms an address with the token from the verification mail.

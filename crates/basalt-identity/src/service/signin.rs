@@ -10,10 +10,11 @@ use crate::config::IdentityConfig;
 use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::{User, normalize};
-use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::audit::{self, AuditEvent};
 use crate::store::sessions::{NewSession, SessionRow};
 use crate::store::sign_ins::{self, NewRefreshToken};
 use crate::store::users::{self, UserRow};
+use basalt_platform::http::context::RequestContext;
 
 /// A freshly created session: what goes into the cookie and to the client.
 #[derive(Debug, Clone)]

@@ -14,10 +14,11 @@ use crate::config::IdentityConfig;
 use crate::crypto;
 use crate::error::IdentityError;
 use crate::model::User;
-use crate::store::audit::{self, AuditEvent, RequestContext};
+use crate::store::audit::{self, AuditEvent};
 use crate::store::refresh_tokens;
 use crate::store::sign_ins::NewRefreshToken;
 use crate::store::users::{self, UserRow};
+use basalt_platform::http::context::RequestContext;
 
 /// An access token and the refresh token to renew it (OAuth 2.0 shape).
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! The audit log of security events, readable by admins.
 
 use basalt_platform::db::Db;
+use basalt_platform::http::context::RequestContext;
 use basalt_platform::with_conn;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,15 +52,6 @@ impl AuditEvent {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
     }
-}
-
-/// Who did it and from where.
-#[derive(Debug, Clone, Default)]
-pub struct RequestContext {
-    /// Client address.
-    pub ip: Option<String>,
-    /// Client software.
-    pub user_agent: Option<String>,
 }
 
 /// One record.

@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::audit::{self, AuditEvent, RequestContext};
+use super::audit::{self, AuditEvent};
+use basalt_platform::http::context::RequestContext;
 
 macro_rules! clear_failures_sql {
     () => {

@@ -1,6 +1,7 @@
 //! The HTTP stack: routing, middleware order, and the platform's own routes.
 
 pub mod client_addr;
+pub mod context;
 pub mod docs;
 pub mod health;
 pub mod input;
