@@ -21,7 +21,7 @@ pub mod model;
 pub mod passwords;
 pub mod routes;
 pub mod service;
-pub mod store;
+mod store;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -55,6 +55,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+pub use crate::store::audit::{AuditQuery, AuditRecord};
+
 /// Lower-case form used for uniqueness and look-ups.
 pub fn normalize(s: &str) -> String {
     s.trim().to_lowercase()

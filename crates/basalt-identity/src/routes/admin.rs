@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::auth::UserBody;
 use crate::auth::Admin;
 use crate::model::Role;
+use crate::model::{AuditQuery, AuditRecord};
 use crate::service::IdentityService;
-use crate::store::audit::{self, AuditQuery, AuditRecord};
 use basalt_platform::http::context::RequestContext;
 
 /// Audit records, newest first.
@@ -47,7 +47,7 @@ pub async fn audit_log(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, Failure> {
     Ok(Json(AuditPage {
-        records: audit::list(service.db(), &query).await?,
+        records: service.audit_log(&query).await?,
     }))
 }
 

@@ -96,7 +96,6 @@ impl IdentityService {
             bio: None,
             image: None,
             email_verified_at: None,
-            locked_until: None,
             created_at: now,
             token_generation: 0,
         };
@@ -208,6 +207,22 @@ impl IdentityService {
         Ok(users::find_by_username(&self.inner.db, username)
             .await?
             .map(|u| u.to_user()))
+    }
+
+    /// An account by email address (case-insensitive).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, IdentityError> {
+        Ok(users::find_by_email(&self.inner.db, email)
+            .await?
+            .map(|u| u.to_user()))
+    }
+
+    /// The audit log, newest first, filtered by `query` (admins only,
+    /// checked by the caller).
+    pub async fn audit_log(
+        &self,
+        query: &crate::model::AuditQuery,
+    ) -> Result<Vec<crate::model::AuditRecord>, IdentityError> {
+        Ok(crate::store::audit::list(&self.inner.db, query).await?)
     }
 
     /// Updates the profile. A new email must be confirmed again; a new

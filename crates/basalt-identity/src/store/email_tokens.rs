@@ -78,8 +78,6 @@ pub async fn insert(
 /// A token about to be mailed, as [`arm`] found it.
 #[derive(Debug, Clone)]
 pub struct Armed {
-    /// The account.
-    pub user_id: Uuid,
     /// What the link is for.
     pub purpose: Purpose,
     /// Where it goes.
@@ -98,11 +96,11 @@ pub async fn arm(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<Armed>, sqlx::Error> {
-    let row: Option<(Uuid, String, String, DateTime<Utc>)> = with_conn!(db, |conn| {
+    let row: Option<(String, String, DateTime<Utc>)> = with_conn!(db, |conn| {
         sqlx::query_as(
             "UPDATE identity_email_tokens SET token_hash = $2 \
              WHERE id = $1 AND used_at IS NULL AND expires_at > $3 \
-             RETURNING user_id, purpose, email, expires_at",
+             RETURNING purpose, email, expires_at",
         )
         .bind(id)
         .bind(token_hash)
@@ -110,9 +108,8 @@ pub async fn arm(
         .fetch_optional(conn)
         .await
     })?;
-    Ok(row.and_then(|(user_id, purpose, email, expires_at)| {
+    Ok(row.and_then(|(purpose, email, expires_at)| {
         Some(Armed {
-            user_id,
             purpose: Purpose::parse(&purpose)?,
             email,
             expires_at,

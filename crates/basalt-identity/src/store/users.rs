@@ -26,8 +26,6 @@ pub struct UserRow {
     pub image: Option<String>,
     /// When the address was confirmed.
     pub email_verified_at: Option<DateTime<Utc>>,
-    /// While set and in the future, sign-in is refused.
-    pub locked_until: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Access tokens issued under an older generation are refused.
@@ -77,7 +75,7 @@ pub async fn insert(tx: &mut Tx, user: &UserRow, now: DateTime<Utc>) -> Result<(
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, email, username, password_hash, role, bio, image, email_verified_at, locked_until, created_at, ",
+            "SELECT id, email, username, password_hash, role, bio, image, email_verified_at, created_at, ",
             "CAST(token_generation AS BIGINT) AS token_generation ",
             "FROM identity_users WHERE ",
             $where
@@ -344,7 +342,7 @@ pub async fn begin_attempt(
              CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN 1 ELSE 0 END \
              WHERE email_normalized = $1 \
              RETURNING id, email, username, password_hash, role, bio, image, email_verified_at, \
-             locked_until, created_at, CAST(token_generation AS BIGINT) AS token_generation, \
+             created_at, CAST(token_generation AS BIGINT) AS token_generation, \
              CAST(failed_logins AS BIGINT) AS failures, \
              CAST(lock_level AS BIGINT) AS lock_level, \
              (locked_until IS NOT NULL AND locked_until > $2) AS locked",

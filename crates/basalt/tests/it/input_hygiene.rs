@@ -220,14 +220,7 @@ fn expected_status(op: &Value, target: &Target) -> StatusCode {
 async fn a_nul_in_any_string_input_is_refused_at_the_edge() {
     let app = identity_app().spawn().await;
     let email = registered(&app).await;
-    basalt_identity::store::users::set_role(
-        &app.platform.db,
-        user_id(&app, &email).await,
-        basalt_identity::model::Role::Admin,
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("promote");
+    crate::identity::promote(&app, user_id(&app, &email).await).await;
     let token = tokens(&app, &email, PASSWORD).await["access_token"]
         .as_str()
         .expect("token")

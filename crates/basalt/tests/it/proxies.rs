@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use reqwest::header;
 use serde_json::{Value, json};
 
-use crate::identity::{PASSWORD, identity_app, new_identity, registered, tokens};
+use crate::identity::{PASSWORD, identity_app, new_identity, registered};
 
 /// Sign-ins allowed per client address and minute in these tests.
 const PER_IP: &str = "2";
@@ -37,27 +37,9 @@ async fn sign_in_as(app: &TestApp, headers: &[(&str, &str)]) -> StatusCode {
     request.send().await.expect("answered").status()
 }
 
-/// An admin's access token (promoted through the store, as
-/// `basalt user create --admin` does), signed in without forwarding headers.
+/// An admin's access token, signed in without forwarding headers.
 async fn admin_token(app: &TestApp) -> String {
-    let email = registered(app).await;
-    let id = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
-        .await
-        .expect("db")
-        .expect("user")
-        .id;
-    basalt_identity::store::users::set_role(
-        &app.platform.db,
-        id,
-        basalt_identity::model::Role::Admin,
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("promote");
-    tokens(app, &email, PASSWORD).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
+    crate::identity::admin_token(app).await.1
 }
 
 /// `GET /api/admin/audit?query` as an admin: the records.

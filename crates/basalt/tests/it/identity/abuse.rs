@@ -382,18 +382,24 @@ async fn a_proven_password_clears_the_failures_and_records_its_grant() {
     assert_eq!(record.details["method"], "token");
     assert_eq!(record.ip.as_deref(), Some("127.0.0.1"));
     let refresh = pair["refresh_token"].as_str().expect("refresh token");
-    let stored = basalt_identity::store::refresh_tokens::find(
-        db,
-        &basalt_identity::crypto::hash_token(refresh),
-    )
-    .await
-    .expect("db")
-    .expect("the refresh token is stored");
-    assert_eq!(stored.user_id, user_id);
-    assert_eq!(record.details["family"], stored.family_id.to_string());
+    let (stored_user, stored_family, stored_end): (
+        uuid::Uuid,
+        uuid::Uuid,
+        chrono::DateTime<chrono::Utc>,
+    ) = basalt_platform::with_conn!(db, |conn| {
+            sqlx::query_as(
+                "SELECT user_id, family_id, expires_at FROM identity_refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(basalt_identity::crypto::hash_token(refresh))
+            .fetch_one(conn)
+            .await
+        })
+        .expect("the refresh token is stored");
+    assert_eq!(stored_user, user_id);
+    assert_eq!(record.details["family"], stored_family.to_string());
     assert_eq!(
         pair["refresh_expires_at"],
-        json!(stored.expires_at),
+        json!(stored_end),
         "the client is told the stored end of the family"
     );
 
@@ -597,11 +603,15 @@ async fn imported_bcrypt_and_scrypt_hashes_sign_in_and_are_upgraded() {
             StatusCode::OK,
             "{label}"
         );
-        let stored = basalt_identity::store::users::find_by_email(&app.platform.db, &email)
+        let stored: String = basalt_platform::with_conn!(&app.platform.db, |conn| {
+            sqlx::query_scalar(
+                "SELECT password_hash FROM identity_users WHERE email_normalized = $1",
+            )
+            .bind(email.to_lowercase())
+            .fetch_one(conn)
             .await
-            .expect("db")
-            .expect("user")
-            .password_hash;
+        })
+        .expect("user");
         assert!(
             stored.starts_with("$argon2id$"),
             "{label} upgraded to argon2id: {stored}"

@@ -216,9 +216,12 @@ async fn the_cli_bootstraps_an_admin() {
     )
     .await
     .expect("db");
-    let row = basalt_identity::store::users::find_by_email(&db, &email)
-        .await
-        .expect("db")
-        .expect("created");
-    assert_eq!(row.role, "admin");
+    let role: String = basalt_platform::with_conn!(&db, |conn| {
+        sqlx::query_scalar("SELECT role FROM identity_users WHERE email_normalized = $1")
+            .bind(email.to_lowercase())
+            .fetch_one(conn)
+            .await
+    })
+    .expect("created");
+    assert_eq!(role, "admin");
 }

@@ -61,29 +61,44 @@ pub async fn registered(app: &TestApp) -> String {
     email
 }
 
+/// The identity service of `app`, as other modules find it.
+pub fn identity(app: &TestApp) -> basalt_identity::service::IdentityService {
+    app.platform
+        .services
+        .get::<basalt_identity::service::IdentityService>()
+        .expect("the identity module is installed")
+}
+
 /// The id of the account registered as `email`.
 pub async fn user_id(app: &TestApp, email: &str) -> uuid::Uuid {
-    basalt_identity::store::users::find_by_email(&app.platform.db, email)
+    identity(app)
+        .user_by_email(email)
         .await
         .expect("db")
         .expect("user")
         .id
 }
 
-/// Registers an account, promotes it in the database (what `basalt user
-/// create --admin` does for the first admin) before anything reads its
-/// standing, and signs it in for a token: `(id, access token)`.
+/// Makes the account an admin in the database, as `basalt user create
+/// --admin` leaves it; call before anything reads the account's standing
+/// (no cache is told).
+pub async fn promote(app: &TestApp, id: uuid::Uuid) {
+    basalt_platform::with_conn!(&app.platform.db, |conn| {
+        sqlx::query("UPDATE identity_users SET role = 'admin' WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .expect("promote");
+}
+
+/// Registers an account, promotes it ([`promote`]) and signs it in for a
+/// token: `(id, access token)`.
 pub async fn admin_token(app: &TestApp) -> (uuid::Uuid, String) {
     let email = registered(app).await;
     let id = user_id(app, &email).await;
-    basalt_identity::store::users::set_role(
-        &app.platform.db,
-        id,
-        basalt_identity::model::Role::Admin,
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("promote");
+    promote(app, id).await;
     let token = tokens(app, &email, PASSWORD).await["access_token"]
         .as_str()
         .expect("token")
@@ -195,17 +210,15 @@ pub async fn me_with_token(app: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
-/// The audit records, read straight from the database through the service.
+/// The audit records, through the service.
 pub async fn audit_events(
     app: &TestApp,
     user_id: Option<uuid::Uuid>,
-) -> Vec<basalt_identity::store::audit::AuditRecord> {
-    let query = basalt_identity::store::audit::AuditQuery {
+) -> Vec<basalt_identity::model::AuditRecord> {
+    let query = basalt_identity::model::AuditQuery {
         user_id,
         limit: Some(500),
         ..Default::default()
     };
-    basalt_identity::store::audit::list(&app.platform.db, &query)
-        .await
-        .expect("audit")
+    identity(app).audit_log(&query).await.expect("audit")
 }

@@ -60,11 +60,7 @@ async fn set_role(app: &TestApp, by: &str, target: uuid::Uuid, role: &str) -> St
 
 /// The email of the account with `id`.
 async fn email_of(app: &TestApp, id: uuid::Uuid) -> String {
-    basalt_identity::store::users::find_by_id(&app.platform.db, id)
-        .await
-        .expect("db")
-        .expect("user")
-        .email
+    identity(app).user(id).await.expect("user").email
 }
 
 #[tokio::test]
