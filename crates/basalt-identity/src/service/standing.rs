@@ -8,8 +8,11 @@
 //! than the account's is refused.
 //!
 //! That lookup is on the path of every request, so it goes through the
-//! cache port: one namespace per account, invalidated by every change of
-//! the standing, on every node (the Redis adapter shares the generation).
+//! cache port, invalidated by every change of the standing, on every node
+//! (the Redis adapter shares the generation). The port invalidates whole
+//! namespaces and remembers a generation for each, so accounts share 256
+//! namespaces: a change re-reads 1/256 of the cached standings, and the
+//! adapters keep 256 generations, not one per account ever changed.
 
 use std::time::Duration;
 
@@ -35,19 +38,20 @@ pub struct Standing {
     pub token_generation: i64,
 }
 
+/// The account's bucket: the last byte of its id, random in UUIDv7.
 fn namespace(user_id: Uuid) -> String {
-    format!("identity.standing.{user_id}")
+    format!("identity.standing.{:02x}", user_id.as_bytes()[15])
 }
 
 impl IdentityService {
-    /// The account's standing, `None` when it no longer exists. Cached per
-    /// account until the next change through [`Self::standing_changed`].
+    /// The account's standing, `None` when it no longer exists. Cached until
+    /// the next change through [`Self::standing_changed`].
     pub async fn standing(&self, user_id: Uuid) -> Result<Option<Standing>, IdentityError> {
         let bytes = cache::cached(
             &*self.inner.cache,
             &self.inner.flights,
             &namespace(user_id),
-            "standing",
+            &user_id.to_string(),
             STANDING_TTL,
             async {
                 let standing = users::standing(&self.inner.db, user_id).await?.map(
