@@ -180,6 +180,12 @@ run_realworld SQLite ""
 run_realworld "PostgreSQL, Redis and RabbitMQ" "postgres://postgres@127.0.0.1:$PG_PORT/$RW_DB" "$REDIS_URL" "$AMQP_URL"
 
 # --- schemathesis: the OpenAPI document against the real binary ---------------
+# It installs into a virtual environment of its own; Debian's python3 needs
+# python3-venv for that.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    log "installing python3-venv"
+    apt_install python3-venv
+fi
 ST_DB="basalt_schemathesis_$$"
 "$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $ST_DB" >/dev/null
 BASALT_BIN="$BASALT_BIN" bash scripts/schemathesis.sh SQLite ""
