@@ -13,6 +13,7 @@ use crate::module::{Module, Platform};
 use crate::ratelimit::{InProcessRateLimiter, RateLimiter, RedisRateLimiter};
 use crate::redis::Redis;
 use crate::services::Services;
+use crate::supervisor::{BackgroundService, RunsOn, Stage, Supervisor};
 
 /// A built application: its shared services, router and API document.
 pub struct App {
@@ -134,9 +135,45 @@ impl App {
             events,
             services: Services::default(),
             background: Default::default(),
+            supervisor: Supervisor::new(),
         };
+        register_platform_services(&platform);
         let router = crate::http::build_router(&platform, &modules).await?;
         Ok(Self { platform, router })
+    }
+}
+
+/// The platform's own background services: the job workers (with their
+/// helpers) and the outbox relay, on nodes that run background work. They
+/// start in [`crate::server::serve`], after every module is wired, so they
+/// see every job handler, schedule and consumer.
+fn register_platform_services(platform: &Platform) {
+    let grace = platform.config.http.shutdown_grace();
+    if platform.config.jobs.workers > 0 {
+        let jobs = platform.jobs.clone();
+        platform.supervisor.register(BackgroundService::new(
+            "jobs.workers",
+            RunsOn::Workers,
+            Stage::Jobs,
+            move |stop| async move {
+                let workers = jobs.start();
+                stop.cancelled().await;
+                // Running jobs get the grace; unfinished ones go back to the queue.
+                workers.shutdown(grace).await;
+            },
+        ));
+        // `jobs.workers = 0` also makes a node API-only: no relay either.
+        let events = platform.events.clone();
+        platform.supervisor.register(BackgroundService::new(
+            "events.relay",
+            RunsOn::Workers,
+            Stage::Events,
+            move |stop| async move {
+                let relay = events.start();
+                stop.cancelled().await;
+                relay.shutdown(grace).await;
+            },
+        ));
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Platform {
     pub services: Services,
     /// Work handed off by requests, which shutdown waits for.
     pub background: crate::background::BackgroundTasks,
+    /// Every long-running background loop of the node, stopped in order at
+    /// shutdown.
+    pub supervisor: crate::supervisor::Supervisor,
 }
 
 impl std::fmt::Debug for Platform {
