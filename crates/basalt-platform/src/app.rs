@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::db::{Db, MigrationReport, Migrations, apply_migrations};
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
-use crate::module::{Module, Platform};
+use crate::module::{Module, Platform, Provide, Wired, Wiring};
 use crate::ratelimit::{InProcessRateLimiter, RateLimiter, RedisRateLimiter};
 use crate::redis::Redis;
 use crate::services::Services;
@@ -138,9 +138,44 @@ impl App {
             supervisor: Supervisor::new(),
         };
         register_platform_services(&platform);
-        let router = crate::http::build_router(&platform, &modules).await?;
+        let wired = assemble(&platform, &modules).await?;
+        platform.metrics.add_module_metrics(wired.metrics);
+        for service in wired.background {
+            platform.supervisor.register(service);
+        }
+        let router =
+            crate::http::build_router(&platform, wired.routes, wired.raw_routes, wired.readiness)?;
         Ok(Self { platform, router })
     }
+}
+
+/// Runs the two module phases (see [`Module`]): every module provides, then
+/// every module is wired.
+async fn assemble(platform: &Platform, modules: &[Box<dyn Module>]) -> anyhow::Result<Wired> {
+    let starting = |module: &dyn Module, phase: &str| {
+        let name = module.name();
+        let phase = phase.to_owned();
+        move |e: anyhow::Error| e.context(format!("cannot start module `{name}` ({phase})"))
+    };
+    platform.services.begin_providing();
+    let mut provide = Provide::new(platform.services.clone());
+    for module in modules {
+        provide.set_module(module.name());
+        module
+            .provide(platform, &mut provide)
+            .await
+            .map_err(starting(module.as_ref(), "provide"))?;
+    }
+    platform.services.seal();
+    let mut wiring = Wiring::new();
+    for module in modules {
+        wiring.set_module(module.name());
+        module
+            .wire(platform, &mut wiring)
+            .await
+            .map_err(starting(module.as_ref(), "wire"))?;
+    }
+    Ok(wiring.finish())
 }
 
 /// The platform's own background services: the job workers (with their
