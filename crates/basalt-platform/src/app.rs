@@ -58,6 +58,7 @@ impl App {
             "Cache lookups by result and, for hits, the layer that answered",
             cache_lookups.clone(),
         );
+        let mut cache_services = Vec::new();
         let (cache, rate_limiter, redis) = match &config.redis_url {
             None => (
                 Arc::new(InProcessCache::new(
@@ -79,12 +80,14 @@ impl App {
                 if !redis.ping(std::time::Duration::from_secs(2)).await {
                     tracing::warn!("Redis does not answer yet; starting degraded");
                 }
+                let cache = RedisCache::new(
+                    redis.clone(),
+                    config.redis.local_cache_entries,
+                    cache_lookups,
+                );
+                cache_services = cache.background_services();
                 (
-                    Arc::new(RedisCache::new(
-                        redis.clone(),
-                        config.redis.local_cache_entries,
-                        cache_lookups,
-                    )) as Arc<dyn Cache>,
+                    Arc::new(cache) as Arc<dyn Cache>,
                     Arc::new(RedisRateLimiter::new(
                         redis.clone(),
                         config.redis.rate_limit_fail_mode,
@@ -137,6 +140,9 @@ impl App {
             background: Default::default(),
             supervisor: Supervisor::new(),
         };
+        for service in cache_services {
+            platform.supervisor.register(service);
+        }
         register_platform_services(&platform);
         let wired = assemble(&platform, &modules).await?;
         platform.metrics.add_module_metrics(wired.metrics);
