@@ -203,19 +203,23 @@ fn register_platform_services(platform: &Platform) {
                 workers.shutdown(grace).await;
             },
         ));
-        // `jobs.workers = 0` also makes a node API-only: no relay either.
-        let events = platform.events.clone();
-        platform.supervisor.register(BackgroundService::new(
-            "events.relay",
-            RunsOn::Workers,
-            Stage::Events,
-            move |stop| async move {
-                let relay = events.start();
-                stop.cancelled().await;
-                relay.shutdown(grace).await;
-            },
-        ));
     }
+    // The relay depends on the role alone: `jobs.workers = 0` means "run no
+    // jobs here", not "keep this node's events in the outbox". (It used to
+    // turn the relay off too, which left a single node with no workers
+    // silently never publishing.) The relay publishes to consumers; jobs
+    // they enqueue wait for a node with workers.
+    let events = platform.events.clone();
+    platform.supervisor.register(BackgroundService::new(
+        "events.relay",
+        RunsOn::Workers,
+        Stage::Events,
+        move |stop| async move {
+            let relay = events.start();
+            stop.cancelled().await;
+            relay.shutdown(grace).await;
+        },
+    ));
 }
 
 /// Applies pending migrations of all modules (the `basalt migrate` command).
