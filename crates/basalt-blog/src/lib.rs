@@ -21,9 +21,9 @@ pub mod store;
 
 use basalt_identity::service::IdentityService;
 use basalt_platform::db::MigrationFile;
+use basalt_platform::module::Wiring;
 use basalt_platform::{Module, Platform};
 use futures_util::future::BoxFuture;
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::service::Blog;
 
@@ -35,7 +35,9 @@ pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
     postgres: include_str!("../migrations/postgres/3001_create_blog.sql"),
 }];
 
-/// The module, as listed by the binary (after identity, whose service it uses).
+/// The module, as listed by the binary. It uses the identity module's
+/// service, in any order of the list: services are looked up only once
+/// every module has provided its own.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BlogModule;
 
@@ -48,14 +50,18 @@ impl Module for BlogModule {
         MIGRATIONS
     }
 
-    fn routes<'a>(
+    /// The blog offers no services; everything happens in [`Module::wire`],
+    /// where the identity module's service is available.
+    fn wire<'a>(
         &'a self,
         platform: &'a Platform,
-    ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
+        wiring: &'a mut Wiring,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let identity = platform.services.get::<IdentityService>().ok_or_else(|| {
-                anyhow::anyhow!("the blog needs the identity module, listed before it")
-            })?;
+            let identity = platform
+                .services
+                .require::<IdentityService>()
+                .map_err(|e| e.context("the blog needs the identity module"))?;
             // Author names and avatars appear in cached pages: a profile change
             // in the identity module invalidates them before it is reported.
             let cache = platform.cache.clone();
@@ -76,13 +82,14 @@ impl Module for BlogModule {
                         .map(|u| u.as_str().trim_end_matches('/').to_owned()),
                 },
             );
-            Ok(routes::router(Blog {
+            wiring.routes(routes::router(Blog {
                 db: platform.db.clone(),
                 identity,
                 cache: platform.cache.clone(),
                 flights: Default::default(),
                 events: platform.events.waker(),
-            }))
+            }));
+            Ok(())
         })
     }
 }

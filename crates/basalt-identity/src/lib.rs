@@ -28,9 +28,10 @@ use std::sync::Arc;
 
 use basalt_platform::config::{Config, ConfigError};
 use basalt_platform::db::MigrationFile;
+use basalt_platform::module::{Provide, Wiring};
+use basalt_platform::supervisor::{BackgroundService, RunsOn, Stage};
 use basalt_platform::{Module, Platform};
 use futures_util::future::BoxFuture;
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::IdentityConfig;
 use crate::config::SessionStoreKind;
@@ -173,16 +174,39 @@ impl Module for IdentityModule {
             })
     }
 
-    fn routes<'a>(
+    /// Builds the [`IdentityService`] (loading or creating the signing
+    /// keys) and offers it.
+    fn provide<'a>(
         &'a self,
         platform: &'a Platform,
-    ) -> BoxFuture<'a, anyhow::Result<OpenApiRouter>> {
+        provide: &'a mut Provide,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let service = build_service(platform).await?;
+            provide.service(build_service(platform).await?);
+            Ok(())
+        })
+    }
+
+    /// Housekeeping and mail jobs, the signing-key refresh (on every node:
+    /// every node verifies tokens) and the routes.
+    fn wire<'a>(
+        &'a self,
+        platform: &'a Platform,
+        wiring: &'a mut Wiring,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let service = platform.services.require::<IdentityService>()?;
             service.schedule_housekeeping(&platform.jobs)?;
             service.register_mail_jobs(&platform.jobs, platform.mailer.clone());
-            platform.services.provide(service.clone());
-            Ok(routes::router(service))
+            let keys = service.keys().clone();
+            wiring.background(BackgroundService::new(
+                "identity.signing_key_refresh",
+                RunsOn::EveryNode,
+                Stage::Support,
+                move |stop| keys.refresh_until(stop),
+            ));
+            wiring.routes(routes::router(service));
+            Ok(())
         })
     }
 }

@@ -9,10 +9,11 @@ use crate::config::Config;
 use crate::db::{Db, MigrationReport, Migrations, apply_migrations};
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
-use crate::module::{Module, Platform};
+use crate::module::{Module, Platform, Provide, Wired, Wiring};
 use crate::ratelimit::{InProcessRateLimiter, RateLimiter, RedisRateLimiter};
 use crate::redis::Redis;
 use crate::services::Services;
+use crate::supervisor::{BackgroundService, RunsOn, Stage, Supervisor};
 
 /// A built application: its shared services, router and API document.
 pub struct App {
@@ -57,6 +58,7 @@ impl App {
             "Cache lookups by result and, for hits, the layer that answered",
             cache_lookups.clone(),
         );
+        let mut cache_services = Vec::new();
         let (cache, rate_limiter, redis) = match &config.redis_url {
             None => (
                 Arc::new(InProcessCache::new(
@@ -78,12 +80,14 @@ impl App {
                 if !redis.ping(std::time::Duration::from_secs(2)).await {
                     tracing::warn!("Redis does not answer yet; starting degraded");
                 }
+                let cache = RedisCache::new(
+                    redis.clone(),
+                    config.redis.local_cache_entries,
+                    cache_lookups,
+                );
+                cache_services = cache.background_services();
                 (
-                    Arc::new(RedisCache::new(
-                        redis.clone(),
-                        config.redis.local_cache_entries,
-                        cache_lookups,
-                    )) as Arc<dyn Cache>,
+                    Arc::new(cache) as Arc<dyn Cache>,
                     Arc::new(RedisRateLimiter::new(
                         redis.clone(),
                         config.redis.rate_limit_fail_mode,
@@ -134,10 +138,88 @@ impl App {
             events,
             services: Services::default(),
             background: Default::default(),
+            supervisor: Supervisor::new(),
         };
-        let router = crate::http::build_router(&platform, &modules).await?;
+        for service in cache_services {
+            platform.supervisor.register(service);
+        }
+        register_platform_services(&platform);
+        let wired = assemble(&platform, &modules).await?;
+        platform.metrics.add_module_metrics(wired.metrics);
+        for service in wired.background {
+            platform.supervisor.register(service);
+        }
+        let router =
+            crate::http::build_router(&platform, wired.routes, wired.raw_routes, wired.readiness)?;
         Ok(Self { platform, router })
     }
+}
+
+/// Runs the two module phases (see [`Module`]): every module provides, then
+/// every module is wired.
+async fn assemble(platform: &Platform, modules: &[Box<dyn Module>]) -> anyhow::Result<Wired> {
+    let starting = |module: &dyn Module, phase: &str| {
+        let name = module.name();
+        let phase = phase.to_owned();
+        move |e: anyhow::Error| e.context(format!("cannot start module `{name}` ({phase})"))
+    };
+    platform.services.begin_providing();
+    let mut provide = Provide::new(platform.services.clone());
+    for module in modules {
+        provide.set_module(module.name());
+        module
+            .provide(platform, &mut provide)
+            .await
+            .map_err(starting(module.as_ref(), "provide"))?;
+    }
+    platform.services.seal();
+    let mut wiring = Wiring::new();
+    for module in modules {
+        wiring.set_module(module.name());
+        module
+            .wire(platform, &mut wiring)
+            .await
+            .map_err(starting(module.as_ref(), "wire"))?;
+    }
+    Ok(wiring.finish())
+}
+
+/// The platform's own background services: the job workers (with their
+/// helpers) and the outbox relay, on nodes that run background work. They
+/// start in [`crate::server::serve`], after every module is wired, so they
+/// see every job handler, schedule and consumer.
+fn register_platform_services(platform: &Platform) {
+    let grace = platform.config.http.shutdown_grace();
+    if platform.config.jobs.workers > 0 {
+        let jobs = platform.jobs.clone();
+        platform.supervisor.register(BackgroundService::new(
+            "jobs.workers",
+            RunsOn::Workers,
+            Stage::Jobs,
+            move |stop| async move {
+                let workers = jobs.start();
+                stop.cancelled().await;
+                // Running jobs get the grace; unfinished ones go back to the queue.
+                workers.shutdown(grace).await;
+            },
+        ));
+    }
+    // The relay depends on the role alone: `jobs.workers = 0` means "run no
+    // jobs here", not "keep this node's events in the outbox". (It used to
+    // turn the relay off too, which left a single node with no workers
+    // silently never publishing.) The relay publishes to consumers; jobs
+    // they enqueue wait for a node with workers.
+    let events = platform.events.clone();
+    platform.supervisor.register(BackgroundService::new(
+        "events.relay",
+        RunsOn::Workers,
+        Stage::Events,
+        move |stop| async move {
+            let relay = events.start();
+            stop.cancelled().await;
+            relay.shutdown(grace).await;
+        },
+    ));
 }
 
 /// Applies pending migrations of all modules (the `basalt migrate` command).

@@ -13,7 +13,9 @@
 //!   jobs, outgoing mail and rate limits: ports with an embedded adapter and,
 //!   configured, a distributed one ([`redis`]);
 //! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown;
-//!   [`role`]: whether a node serves the API, runs background workers, or both.
+//!   [`role`]: whether a node serves the API, runs background workers, or both;
+//!   [`supervisor`]: every background loop, one stop signal, and the
+//!   order graceful shutdown stops them in.
 
 pub mod app;
 pub mod background;
@@ -32,6 +34,7 @@ pub mod redis;
 pub mod role;
 pub mod server;
 pub mod services;
+pub mod supervisor;
 pub mod telemetry;
 
 pub use app::App;

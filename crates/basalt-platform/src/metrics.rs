@@ -1,6 +1,6 @@
 //! Prometheus metrics: one registry per process, rendered at `/metrics`.
 
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -64,10 +64,12 @@ pub struct ConnectionCloseLabels {
 
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
-/// Every metric the platform exports. Modules may register more through
-/// [`Metrics::registry_mut`] while the app is being built.
+/// Every metric the platform exports, and the modules' own (registered
+/// through [`crate::module::Wiring::metrics`] while the app is built).
 pub struct Metrics {
     registry: Registry,
+    /// The modules' metrics, set once when the modules are wired.
+    modules: std::sync::OnceLock<Registry>,
     /// Requests served.
     pub http_requests: Family<HttpLabels, Counter>,
     /// Request latency in seconds.
@@ -163,6 +165,7 @@ impl Metrics {
         );
         Self {
             registry,
+            modules: std::sync::OnceLock::new(),
             http_requests,
             http_duration,
             http_in_flight,
@@ -175,9 +178,18 @@ impl Metrics {
         }
     }
 
-    /// The registry, for modules adding their own metrics at build time.
+    /// The registry, for the platform's own metrics while the app is built
+    /// (modules register theirs through [`crate::module::Wiring::metrics`]).
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
+    }
+
+    /// Exports the modules' metrics along with the platform's. Set once,
+    /// after the modules are wired; a second call is ignored.
+    pub fn add_module_metrics(&self, registry: Registry) {
+        if self.modules.set(registry).is_err() {
+            tracing::error!("module metrics registered twice; keeping the first");
+        }
     }
 
     /// Records one finished request.
@@ -200,7 +212,13 @@ impl Metrics {
         self.db_waiting.set(pool.waiting);
         self.db_max.set(i64::from(pool.max));
         let mut out = String::new();
-        if let Err(e) = encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| match self.modules.get() {
+                Some(modules) => encode_registry(&mut out, modules),
+                None => Ok(()),
+            })
+            .and_then(|()| encode_eof(&mut out));
+        if let Err(e) = encoded {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out

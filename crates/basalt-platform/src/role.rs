@@ -3,8 +3,9 @@
 //! Scaled out, the same binary runs as API nodes (`--role api`) behind a
 //! proxy and worker nodes (`--role worker`) that drain the job queue; a
 //! single node does both (`all`, the default). Everything that consumes work
-//! in the background (job workers today; an outbox relay and event consumers
-//! later) starts only where [`Role::runs_workers`] says so, and the API
+//! in the background (job workers, the outbox relay, event consumers) starts
+//! only where [`Role::runs_workers`] says so (see
+//! [`crate::supervisor::RunsOn`]), and the API
 //! routes are mounted only where [`Role::runs_http_api`] says so. Every role
 //! serves the operational endpoints (`/healthz`, `/readyz`, `/metrics`), so
 //! orchestrators can probe any node.
@@ -36,8 +37,8 @@ impl Role {
         matches!(self, Self::All | Self::Api)
     }
 
-    /// Whether this node runs background consumers: job workers, and later
-    /// relays and event consumers.
+    /// Whether this node runs background consumers: job workers (unless
+    /// `jobs.workers` is 0), the outbox relay and event consumers.
     pub fn runs_workers(self) -> bool {
         matches!(self, Self::All | Self::Worker)
     }

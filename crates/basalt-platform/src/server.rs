@@ -42,9 +42,14 @@ pub fn base_url(app: &App, local: SocketAddr) -> String {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; then stops
-/// accepting, lets in-flight requests finish within the grace period, and
-/// closes the database pool.
+/// Serves `app` on `listener` until `shutdown` resolves, with the background
+/// services the node's role runs started under the app's
+/// [`Supervisor`](crate::supervisor::Supervisor); then shuts down in the
+/// order the [`supervisor`](crate::supervisor) module documents: stop
+/// accepting, finish in-flight requests and the work they handed off, stop
+/// job workers, then event consumers and the relay, then the rest (each
+/// within the grace period), and close the database pool. Returns only once
+/// every background task has ended.
 pub async fn serve(
     app: App,
     listener: TcpListener,
@@ -61,22 +66,23 @@ pub async fn serve(
 
     let grace = config.http.shutdown_grace();
     let signal_handle = handle.clone();
-    tokio::spawn(async move {
+    // Ends with `serve` however it returns (an error too): nothing is left
+    // behind waiting for a signal.
+    let signal = AbortOnDrop(tokio::spawn(async move {
         shutdown.await;
         tracing::info!(
             grace_secs = grace.as_secs(),
             "shutdown requested: finishing in-flight requests"
         );
         signal_handle.graceful_shutdown(Some(grace));
-    });
+    }));
 
-    // Background consumers start only on nodes whose role runs them; later
-    // ones (outbox relay, event consumers) hook in here the same way.
+    // Every background loop this node's role runs (job workers, outbox
+    // relay, event consumers, modules' services) starts here, under the
+    // supervisor, which stops them in order after HTTP (see `supervisor.rs`).
     let role = config.role;
-    let workers = role.runs_workers().then(|| app.platform.jobs.start());
-    // `jobs.workers = 0` also makes a node API-only: no relay either.
-    let relay =
-        (role.runs_workers() && config.jobs.workers > 0).then(|| app.platform.events.start());
+    let supervisor = app.platform.supervisor.clone();
+    supervisor.start(role);
     let service = app
         .router
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -103,6 +109,28 @@ pub async fn serve(
     // hyper's own HTTP/1 header timeout stays off (axum-server's default):
     // it would also close idle kept-alive connections at the same time, and
     // silently. `ConnectionGuard` times both, for HTTP/1 and HTTP/2.
+    let served = serve_http(&config, listener, handle, service, metrics).await;
+    drop(signal);
+    // HTTP is done (or never started): stop everything else, in order.
+    let unfinished = background.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, "background work cut off by the shutdown grace");
+    }
+    supervisor.shutdown(grace).await;
+    db.close().await;
+    served?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Serves HTTP or HTTPS until the handle's graceful shutdown has finished.
+async fn serve_http(
+    config: &crate::config::Config,
+    listener: TcpListener,
+    handle: Handle<SocketAddr>,
+    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<()> {
     match &config.tls {
         Some(tls) => {
             let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
@@ -128,22 +156,16 @@ pub async fn serve(
                 .await?
         }
     }
-    // Work requests handed off (sign-in checks settling their attempts)
-    // ends next, with the same grace as requests.
-    let unfinished = background.drain(grace).await;
-    if unfinished > 0 {
-        tracing::warn!(unfinished, "background work cut off by the shutdown grace");
-    }
-    // Running jobs get the same grace as requests; unfinished ones go back to the queue.
-    if let Some(workers) = workers {
-        workers.shutdown(grace).await;
-    }
-    if let Some(relay) = relay {
-        relay.shutdown(grace).await;
-    }
-    db.close().await;
-    tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

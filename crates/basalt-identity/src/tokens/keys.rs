@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use basalt_platform::db::{Db, Tx};
+use basalt_platform::supervisor::CancellationToken;
 use basalt_platform::with_tx;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -215,9 +216,9 @@ impl SigningKeys {
     /// creates what is missing in one serialised transaction, so that nodes
     /// starting together on a fresh database agree on one active key.
     ///
-    /// Also starts a background task that reloads the keys every
-    /// [`KeyOptions::refresh_interval`]; it ends when the last clone of the
-    /// returned value is dropped.
+    /// Reloading them every [`KeyOptions::refresh_interval`] is
+    /// [`refresh_until`](Self::refresh_until)'s job, which the module runs
+    /// as a supervised background service.
     pub async fn load_or_create_with(db: &Db, options: KeyOptions) -> anyhow::Result<Self> {
         let set = match load_set(db, options.retired_ttl).await? {
             Loaded::Complete(set) => set,
@@ -242,7 +243,6 @@ impl SigningKeys {
                 last_miss_reload: Mutex::new(None),
             }),
         };
-        keys.spawn_refresh();
         Ok(keys)
     }
 
@@ -415,21 +415,30 @@ impl SigningKeys {
         )
     }
 
-    /// Reloads periodically. The task holds only a weak reference between
-    /// rounds, so it does not keep the keys (and the pool) alive.
-    fn spawn_refresh(&self) {
+    /// Reloads the keys every [`KeyOptions::refresh_interval`] until `stop`
+    /// is cancelled (or every other clone of the keys is gone: between
+    /// rounds the loop holds only a weak reference, so it does not keep the
+    /// keys, and the pool, alive).
+    pub fn refresh_until(
+        &self,
+        stop: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + use<> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let interval = self.inner.options.refresh_interval;
-        tokio::spawn(async move {
+        async move {
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
                 let Some(inner) = weak.upgrade() else { break };
                 let keys = SigningKeys { inner };
+                // A reload in progress is not cut short: it is one query.
                 if let Err(e) = keys.reload().await {
                     tracing::warn!(error = %e, "periodic reload of signing keys failed");
                 }
             }
-        });
+        }
     }
 }
 
@@ -913,12 +922,19 @@ mod tests {
         let keys = SigningKeys::load_or_create_with(db, options)
             .await
             .expect("keys");
+        let stop = CancellationToken::new();
+        let refresh = tokio::spawn(keys.refresh_until(stop.clone()));
         let rotation = SigningKeys::rotate(db).await.expect("rotate");
         let deadline = Instant::now() + Duration::from_secs(10);
         while keys.active_kid() != rotation.active {
             assert!(Instant::now() < deadline, "no refresh within 10 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), refresh)
+            .await
+            .expect("the refresh ends when told to")
+            .expect("joins");
     }
 
     #[tokio::test]

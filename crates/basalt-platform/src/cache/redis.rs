@@ -25,6 +25,7 @@ use redis::AsyncCommands as _;
 
 use super::{Cache, CacheLabels, InProcessCache};
 use crate::redis::Redis;
+use crate::supervisor::{BackgroundService, RunsOn, Stage};
 
 const GENERATION_PREFIX: &str = "cache:gen:";
 const ENTRY_PREFIX: &str = "cache:entry:";
@@ -49,7 +50,6 @@ return g
 /// The cache shared by every node through Redis.
 pub struct RedisCache {
     shared: Arc<Shared>,
-    background: Vec<tokio::task::AbortHandle>,
 }
 
 struct Shared {
@@ -66,18 +66,10 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
-impl Drop for RedisCache {
-    fn drop(&mut self) {
-        for task in &self.background {
-            task.abort();
-        }
-    }
-}
-
 impl RedisCache {
     /// A cache over `redis` with a local layer of at most `max_local_entries`.
-    /// Starts the invalidation listener and the retry loop; call within a
-    /// Tokio runtime.
+    /// Its invalidation listener and retry loop run as the supervised
+    /// services [`RedisCache::background_services`] returns.
     pub fn new(
         redis: Redis,
         max_local_entries: usize,
@@ -89,12 +81,40 @@ impl RedisCache {
             pending: Mutex::new(HashSet::new()),
             generation_script: redis::Script::new(GENERATION_SCRIPT),
         });
-        let listener = tokio::spawn(listen_for_invalidations(Arc::clone(&shared)));
-        let retry = tokio::spawn(retry_pending_invalidations(Arc::clone(&shared)));
-        Self {
-            shared,
-            background: vec![listener.abort_handle(), retry.abort_handle()],
-        }
+        Self { shared }
+    }
+
+    /// The cache's loops, on every node (each node has its own local layer
+    /// and its own unsent invalidations), stopped last at shutdown: the
+    /// listener that frees entries other nodes invalidated, and the retry
+    /// of invalidations that could not reach Redis.
+    pub fn background_services(&self) -> Vec<BackgroundService> {
+        let (listener, retry) = (Arc::clone(&self.shared), Arc::clone(&self.shared));
+        vec![
+            BackgroundService::new(
+                "cache.invalidation_listener",
+                RunsOn::EveryNode,
+                Stage::Support,
+                move |stop| async move {
+                    stop.run_until_cancelled(listen_for_invalidations(listener))
+                        .await;
+                },
+            ),
+            BackgroundService::new(
+                "cache.invalidation_retry",
+                RunsOn::EveryNode,
+                Stage::Support,
+                move |stop| async move {
+                    stop.run_until_cancelled(retry_pending_invalidations(Arc::clone(&retry)))
+                        .await;
+                    // A last try, so that an invalidation made just before
+                    // shutdown is not lost with this node's memory.
+                    if retry.has_pending() {
+                        let _ = tokio::time::timeout(RETRY_EVERY, retry.flush_pending()).await;
+                    }
+                },
+            ),
+        ]
     }
 }
 

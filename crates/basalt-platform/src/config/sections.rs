@@ -97,7 +97,8 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobsConfig {
-    /// Concurrent workers in this process (0 runs none: an API-only node).
+    /// Concurrent job workers in this process (0 runs none). Whether the
+    /// node relays events is the role's business ([`crate::Role`]), not this.
     pub workers: u32,
     /// The longest an idle worker sleeps before looking for due jobs. Only a
     /// safety net: new jobs wake idle workers at once (LISTEN/NOTIFY on

@@ -11,8 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::Arc;
+
 use crate::db::Db;
 use crate::error::Problem;
+use crate::module::{Readiness, ReadinessCheck};
 use crate::redis::Redis;
 
 /// How long readiness waits for the database.
@@ -43,14 +46,19 @@ pub struct DependencyCheck {
 struct Dependencies {
     db: Db,
     redis: Option<Redis>,
+    modules: Arc<[ReadinessCheck]>,
 }
 
-/// The probes' routes.
-pub fn routes(db: Db, redis: Option<Redis>) -> OpenApiRouter {
+/// The probes' routes; `modules` are the modules' own readiness checks.
+pub fn routes(db: Db, redis: Option<Redis>, modules: Vec<ReadinessCheck>) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(liveness))
         .routes(routes!(readiness))
-        .with_state(Dependencies { db, redis })
+        .with_state(Dependencies {
+            db,
+            redis,
+            modules: modules.into(),
+        })
 }
 
 /// Liveness: the process is up and serving. Does no I/O.
@@ -64,21 +72,32 @@ async fn liveness() -> Json<HealthStatus> {
 }
 
 /// Readiness: 200 `ready` when every dependency answers; 200 `degraded` when
-/// only Redis is down (every request is still served, from the database, so
-/// taking the node out of a load balancer would only make things worse);
-/// 503 when the database is down.
+/// only Redis (or a module's optional dependency) is down (every request is
+/// still served, from the database, so taking the node out of a load
+/// balancer would only make things worse); 503 when the database, or a
+/// module's required dependency, is down.
 #[utoipa::path(get, path = "/readyz", tag = "platform",
     responses(
         (status = 200, description = "Serving: `ready`, or `degraded` with the failing optional dependency named", body = HealthStatus),
         (status = 503, description = "The database is down", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn readiness(State(deps): State<Dependencies>) -> Response {
-    let (database, redis) = tokio::join!(deps.db.ping(PING_TIMEOUT), async {
-        match &deps.redis {
-            Some(redis) => Some(redis.ping(PING_TIMEOUT).await),
-            None => None,
-        }
-    });
+    let modules = futures_util::future::join_all(deps.modules.iter().map(|check| async move {
+        let up = tokio::time::timeout(PING_TIMEOUT, check.is_up())
+            .await
+            .unwrap_or(false);
+        (check, up)
+    }));
+    let (database, redis, modules) = tokio::join!(
+        deps.db.ping(PING_TIMEOUT),
+        async {
+            match &deps.redis {
+                Some(redis) => Some(redis.ping(PING_TIMEOUT).await),
+                None => None,
+            }
+        },
+        modules
+    );
     let state = |up: bool| if up { "up" } else { "down" };
     let mut checks = vec![DependencyCheck {
         name: "database",
@@ -90,12 +109,29 @@ async fn readiness(State(deps): State<Dependencies>) -> Response {
             status: state(up),
         });
     }
-    if let Err(error) = database {
-        tracing::warn!(error = %error, "readiness: database is down");
-        let mut problem = Problem::from_status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some("database is unavailable".into()),
-        );
+    let mut required_down = Vec::new();
+    for (check, up) in modules {
+        checks.push(DependencyCheck {
+            name: check.name,
+            status: state(up),
+        });
+        if !up && check.readiness == Readiness::Required {
+            required_down.push(check.name);
+        }
+    }
+    let unavailable = match database {
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness: database is down");
+            Some("database is unavailable".to_owned())
+        }
+        Ok(()) if !required_down.is_empty() => {
+            tracing::warn!(checks = ?required_down, "readiness: a required dependency is down");
+            Some(format!("{} unavailable", required_down.join(", ")))
+        }
+        Ok(()) => None,
+    };
+    if let Some(detail) = unavailable {
+        let mut problem = Problem::from_status(StatusCode::SERVICE_UNAVAILABLE, Some(detail));
         problem
             .extensions
             .insert("checks".into(), serde_json::json!(checks));

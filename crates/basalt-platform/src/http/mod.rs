@@ -21,23 +21,31 @@ use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::module::{Module, Platform};
+use crate::module::{Platform, ReadinessCheck};
 
-/// Builds the whole router: platform routes, every module's routes, the docs,
-/// the fallbacks and the middleware stack.
+/// Builds the whole router: platform routes, the modules' documented
+/// (`module_routes`) and raw (`raw_routes`) routes, the docs, the fallbacks
+/// and the middleware stack. `readiness` are the modules' checks, folded
+/// into `/readyz`.
 ///
-/// Every module is built whatever the node's [`crate::Role`] (that is where
-/// services are offered and job handlers registered), but a node that does
-/// not serve the API mounts only the operational routes (`/healthz`,
-/// `/readyz`, `/metrics`); anything else is a 404 problem.
-pub async fn build_router(
+/// Every module is wired whatever the node's [`crate::Role`] (that is where
+/// job handlers and consumers are registered), but a node that does not
+/// serve the API mounts only the operational routes (`/healthz`, `/readyz`,
+/// `/metrics`); anything else is a 404 problem.
+pub fn build_router(
     platform: &Platform,
-    modules: &[Box<dyn Module>],
+    module_routes: Vec<(&'static str, OpenApiRouter)>,
+    raw_routes: Router,
+    readiness: Vec<ReadinessCheck>,
 ) -> anyhow::Result<Router> {
     let config = &platform.config;
     let serves_api = config.role.runs_http_api();
     let mut own = OpenApiRouter::new()
-        .merge(health::routes(platform.db.clone(), platform.redis.clone()))
+        .merge(health::routes(
+            platform.db.clone(),
+            platform.redis.clone(),
+            readiness,
+        ))
         .merge(metrics_endpoint::routes(
             platform.metrics.clone(),
             platform.db.clone(),
@@ -45,12 +53,9 @@ pub async fn build_router(
         ));
     docs::document_errors(own.get_openapi_mut(), &docs::PROBLEM_ERRORS);
     let mut api = OpenApiRouter::with_openapi(docs::root_document()).merge(own);
-    for module in modules {
-        let routes = module
-            .routes(platform)
-            .await
-            .map_err(|e| e.context(format!("cannot start module `{}`", module.name())))?;
-        docs::check_components(api.get_openapi(), routes.get_openapi(), module.name())
+    for (module, routes) in module_routes {
+        // Two schemas under one component name would document one wrongly.
+        docs::check_components(api.get_openapi(), routes.get_openapi(), module)
             .map_err(anyhow::Error::msg)?;
         if serves_api {
             api = api.merge(routes);
@@ -61,7 +66,7 @@ pub async fn build_router(
     // Every request carries the services modules offered each other.
     let services = platform.services.snapshot();
     let mut router = if serves_api {
-        routes.merge(docs::router(&openapi)?)
+        routes.merge(raw_routes).merge(docs::router(&openapi)?)
     } else {
         routes
     };

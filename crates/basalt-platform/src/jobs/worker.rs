@@ -26,8 +26,9 @@ pub(super) enum Phase {
 
 /// How long interrupted jobs get to be handed back once the grace period is
 /// over, before their workers are cancelled outright (their lease then
-/// expires and another worker retries them).
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// expires and another worker retries them). The supervisor allows the
+/// same beyond the grace before it aborts the workers itself.
+const RELEASE_TIMEOUT: Duration = crate::supervisor::HAND_BACK;
 
 /// Running workers; see [`JobQueue::start`].
 ///

@@ -238,3 +238,30 @@ async fn each_write_records_exactly_its_events_in_its_own_transaction() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `jobs.workers = 0` runs no jobs on the node, and nothing more: a node of
+/// role `all` still relays the events its writes record.
+#[tokio::test]
+async fn a_node_with_no_job_workers_still_relays_events() {
+    let app = identity_app()
+        .configure(|c| c.jobs.workers = 0)
+        .spawn()
+        .await;
+    assert_eq!(app.platform.config.role, basalt_platform::Role::All);
+    sign_up(&app).await;
+    assert!(
+        outbox_count(&app, "SELECT CAST(count(*) AS BIGINT) FROM platform_outbox").await > 0,
+        "the sign-up recorded an event"
+    );
+    wait_until_published(&app).await;
+    let live: Vec<String> = app
+        .platform
+        .supervisor
+        .live()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(live.iter().any(|n| n == "events.relay"), "{live:?}");
+    assert!(!live.iter().any(|n| n == "jobs.workers"), "{live:?}");
+    app.stop().await.expect("stops");
+}

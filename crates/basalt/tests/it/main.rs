@@ -16,6 +16,7 @@ mod jobs;
 mod jobs_cluster;
 mod mail;
 mod metrics;
+mod modules;
 mod proxies;
 mod redis;
 mod roles;

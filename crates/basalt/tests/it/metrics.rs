@@ -91,7 +91,9 @@ async fn pool_waiting_counts_callers_blocked_on_a_full_pool() {
     let app = TestApp::builder()
         .configure(|c| {
             c.database.max_connections = 1;
-            c.jobs.workers = 0;
+            // No background work (job workers, outbox relay) using the one
+            // connection.
+            c.role = basalt_platform::Role::Api;
         })
         .spawn()
         .await;

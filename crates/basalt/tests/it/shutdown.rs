@@ -1,11 +1,17 @@
-//! Graceful shutdown: in-flight requests finish, new ones are refused.
+//! Graceful shutdown: in-flight requests finish, new ones are refused, and
+//! no background task outlives it.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use basalt_testkit::TestApp;
+use basalt_testkit::redis::RedisServer;
 use reqwest::StatusCode;
 
+use crate::blog::sign_up;
 use crate::fixture;
+use crate::identity::identity_app;
+use crate::jobs::{DEADLINE, eventually};
 
 #[tokio::test]
 async fn in_flight_requests_finish_after_shutdown_begins() {
@@ -58,5 +64,56 @@ async fn the_grace_period_bounds_shutdown() {
     assert!(
         stuck.await.expect("joins").is_err(),
         "the stuck request was cut off"
+    );
+}
+
+/// Every background loop of a full node (Redis configured, so the cache's
+/// listeners run too) is a supervised task, and all have ended when the
+/// server's `serve` returns: each on its own cancellation, well within the
+/// grace (none had to be aborted).
+#[tokio::test]
+async fn no_background_task_outlives_shutdown() {
+    let redis = RedisServer::start();
+    let mut app = identity_app()
+        .env("BASALT_REDIS_URL", &redis.url())
+        .module(fixture::NotesModule)
+        .spawn()
+        .await;
+    let supervisor = app.platform.supervisor.clone();
+    let expected: BTreeSet<String> = [
+        "jobs.workers",
+        "events.relay",
+        "identity.signing_key_refresh",
+        "cache.invalidation_listener",
+        "cache.invalidation_retry",
+        "test-notes.ticker",
+    ]
+    .map(String::from)
+    .into();
+    // `serve` starts them on the server's task, just after spawning.
+    let live = eventually("the background services to start", DEADLINE, || async {
+        let live: BTreeSet<String> = supervisor.live().into_iter().map(|t| t.name).collect();
+        (live == expected).then_some(live)
+    })
+    .await;
+    assert_eq!(live, expected);
+    // Some work for them: a sign-up queues a mail job and records an event;
+    // an article invalidates the cache.
+    let writer = sign_up(&app).await;
+    writer.publish(&app, "Before shutdown", &[]).await;
+
+    let started = Instant::now();
+    app.shut_down().await.expect("server ends cleanly");
+    assert!(
+        supervisor.live().is_empty(),
+        "tasks outlived shutdown: {:?}",
+        supervisor.live()
+    );
+    // The test grace is 5 s: a task ignoring its cancellation would have
+    // held shutdown past it before being aborted.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
     );
 }
