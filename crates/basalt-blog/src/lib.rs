@@ -21,6 +21,7 @@ pub mod store;
 
 use basalt_identity::service::IdentityService;
 use basalt_platform::db::MigrationFile;
+use basalt_platform::http::problems::ErrorDialect;
 use basalt_platform::module::Wiring;
 use basalt_platform::{Module, Platform};
 use futures_util::future::BoxFuture;
@@ -34,6 +35,16 @@ pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
     sqlite: include_str!("../migrations/sqlite/3001_create_blog.sql"),
     postgres: include_str!("../migrations/postgres/3001_create_blog.sql"),
 }];
+
+/// Where the RealWorld API's routes live: errors under these paths take the
+/// RealWorld shape, the fallbacks' 404 and 405 too.
+pub const REALWORLD_ROUTE_SPACE: &[&str] = &[
+    "/api/articles",
+    "/api/users",
+    "/api/user",
+    "/api/profiles",
+    "/api/tags",
+];
 
 /// The module, as listed by the binary. It uses the identity module's
 /// service, in any order of the list: services are looked up only once
@@ -89,6 +100,10 @@ impl Module for BlogModule {
                 flights: Default::default(),
                 events: platform.events.waker(),
             }));
+            // RealWorld front ends show a 404 or 405 only in their own shape.
+            for prefix in REALWORLD_ROUTE_SPACE {
+                wiring.error_dialect(prefix, ErrorDialect::RealWorld);
+            }
             Ok(())
         })
     }

@@ -149,8 +149,13 @@ impl App {
         for service in wired.background {
             platform.supervisor.register(service);
         }
-        let router =
-            crate::http::build_router(&platform, wired.routes, wired.raw_routes, wired.readiness)?;
+        let router = crate::http::build_router(
+            &platform,
+            wired.routes,
+            wired.raw_routes,
+            wired.readiness,
+            wired.dialects,
+        )?;
         Ok(Self { platform, router })
     }
 }

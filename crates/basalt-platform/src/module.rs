@@ -235,6 +235,7 @@ pub struct Wiring {
     /// Each module's documented routes, merged (and their schemas checked
     /// against each other's) when the router is built.
     routes: Vec<(&'static str, OpenApiRouter)>,
+    dialects: crate::http::problems::ErrorDialects,
     raw_routes: Router,
     background: Vec<BackgroundService>,
     metrics: Registry,
@@ -254,6 +255,7 @@ impl std::fmt::Debug for Wiring {
 /// Everything the modules wired, for assembling the app.
 pub(crate) struct Wired {
     pub(crate) routes: Vec<(&'static str, OpenApiRouter)>,
+    pub(crate) dialects: crate::http::problems::ErrorDialects,
     pub(crate) raw_routes: Router,
     pub(crate) background: Vec<BackgroundService>,
     pub(crate) metrics: Registry,
@@ -265,6 +267,7 @@ impl Wiring {
         Self {
             module: "",
             routes: Vec::new(),
+            dialects: Default::default(),
             raw_routes: Router::new(),
             background: Vec::new(),
             metrics: Registry::with_prefix("basalt"),
@@ -279,6 +282,7 @@ impl Wiring {
     pub(crate) fn finish(self) -> Wired {
         Wired {
             routes: self.routes,
+            dialects: self.dialects,
             raw_routes: self.raw_routes,
             background: self.background,
             metrics: self.metrics,
@@ -295,6 +299,18 @@ impl Wiring {
     /// modules').
     pub fn routes(&mut self, routes: OpenApiRouter) -> &mut Self {
         self.routes.push((self.module, routes));
+        self
+    }
+
+    /// Declares that errors under `prefix` which no handler of the module
+    /// answers (404 for an unknown path, 405 for a method) are rendered in
+    /// `dialect`, like the module's own: RealWorld front ends show them.
+    pub fn error_dialect(
+        &mut self,
+        prefix: &str,
+        dialect: crate::http::problems::ErrorDialect,
+    ) -> &mut Self {
+        self.dialects.add(prefix, dialect);
         self
     }
 

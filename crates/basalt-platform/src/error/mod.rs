@@ -16,6 +16,7 @@ mod render;
 
 pub use failure::{ErrorKind, Failure};
 pub use render::RealWorld;
+pub(crate) use render::realworld_message;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -91,6 +91,12 @@ impl IntoResponse for RealWorld {
     }
 }
 
+/// A RealWorld error document with one message under `body`, for statuses no
+/// [`ErrorKind`] has (the 405 fallback).
+pub(crate) fn realworld_message(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "errors": { "body": [message] } }))).into_response()
+}
+
 fn realworld_default(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidInput => "is invalid",

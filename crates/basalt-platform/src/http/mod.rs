@@ -37,6 +37,7 @@ pub fn build_router(
     module_routes: Vec<(&'static str, OpenApiRouter)>,
     raw_routes: Router,
     readiness: Vec<ReadinessCheck>,
+    dialects: problems::ErrorDialects,
 ) -> anyhow::Result<Router> {
     let config = &platform.config;
     let serves_api = config.role.runs_http_api();
@@ -71,8 +72,13 @@ pub fn build_router(
         routes
     };
     router = router
-        .fallback(problems::not_found)
-        .method_not_allowed_fallback(problems::method_not_allowed);
+        .fallback({
+            let dialects = dialects.clone();
+            move |uri: axum::http::Uri| async move { dialects.not_found(uri.path()) }
+        })
+        .method_not_allowed_fallback(move |uri: axum::http::Uri| async move {
+            dialects.method_not_allowed(uri.path())
+        });
 
     // Layers listed innermost first; each wraps everything above it.
     router = router

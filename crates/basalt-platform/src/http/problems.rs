@@ -1,6 +1,9 @@
 //! Every error response the platform produces is problem+json: the 404 and
 //! 405 fallbacks, panics, timeouts, and bare errors from layers and
 //! extractors (413 from the body limit, 400/415/422 from JSON rejections).
+//! The exception: 404 and 405 inside a route space a module declared with
+//! another error dialect ([`ErrorDialects`]) take that dialect, so that a
+//! RealWorld front end can show them.
 
 use std::any::Any;
 use std::time::Duration;
@@ -13,14 +16,57 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::Problem;
 
-/// Fallback for unknown paths.
-pub async fn not_found() -> Response {
-    Problem::from_status(StatusCode::NOT_FOUND, None).into_response()
+/// How a route space renders its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// RFC 9457 problem+json (the default).
+    Problem,
+    /// The RealWorld API's `{"errors": {"body": ["…"]}}`.
+    RealWorld,
 }
 
-/// Fallback for a known path with an unsupported method.
-pub async fn method_not_allowed() -> Response {
-    Problem::from_status(StatusCode::METHOD_NOT_ALLOWED, None).into_response()
+/// Path prefixes whose errors are not problem+json, declared by modules
+/// ([`crate::module::Wiring::error_dialect`]). A prefix covers itself and
+/// everything below it (`/api/articles` covers `/api/articles/x/comments`,
+/// not `/api/articlesx`).
+#[derive(Debug, Clone, Default)]
+pub struct ErrorDialects(Vec<(String, ErrorDialect)>);
+
+impl ErrorDialects {
+    /// Declares `prefix` to use `dialect`.
+    pub fn add(&mut self, prefix: &str, dialect: ErrorDialect) {
+        self.0
+            .push((prefix.trim_end_matches('/').to_owned(), dialect));
+    }
+
+    /// The dialect of `path`.
+    pub fn of(&self, path: &str) -> ErrorDialect {
+        self.0
+            .iter()
+            .filter(|(prefix, _)| {
+                path.strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(ErrorDialect::Problem, |(_, dialect)| *dialect)
+    }
+
+    fn answer(&self, path: &str, status: StatusCode, realworld: &str) -> Response {
+        match self.of(path) {
+            ErrorDialect::Problem => Problem::from_status(status, None).into_response(),
+            ErrorDialect::RealWorld => crate::error::realworld_message(status, realworld),
+        }
+    }
+
+    /// Fallback for unknown paths.
+    pub fn not_found(&self, path: &str) -> Response {
+        self.answer(path, StatusCode::NOT_FOUND, "not found")
+    }
+
+    /// Fallback for a known path with an unsupported method.
+    pub fn method_not_allowed(&self, path: &str) -> Response {
+        self.answer(path, StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    }
 }
 
 /// `CatchPanicLayer` handler: the panic is logged, the client gets a plain 500.
@@ -100,4 +146,27 @@ fn is_plain_text(headers: &axum::http::HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/plain"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_covers_itself_and_what_is_below_it() {
+        let mut dialects = ErrorDialects::default();
+        dialects.add("/api/articles", ErrorDialect::RealWorld);
+        dialects.add("/api/user/", ErrorDialect::RealWorld);
+        for path in [
+            "/api/articles",
+            "/api/articles/a/b",
+            "/api/user",
+            "/api/user/x",
+        ] {
+            assert_eq!(dialects.of(path), ErrorDialect::RealWorld, "{path}");
+        }
+        for path in ["/api/articlesx", "/api/users", "/api/me", "/nope"] {
+            assert_eq!(dialects.of(path), ErrorDialect::Problem, "{path}");
+        }
+    }
 }

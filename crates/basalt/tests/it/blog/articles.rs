@@ -430,3 +430,43 @@ async fn one_trailing_slash_on_an_api_route_is_the_route() {
     assert_eq!(app.get("/api/tags//").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.get("/docs/").await.status(), StatusCode::OK);
 }
+
+/// A 404 or 405 that no blog handler answers, inside the RealWorld route
+/// space, still comes in RealWorld's shape (front ends show
+/// `errors.body`); outside it, as a problem.
+#[tokio::test]
+async fn fallbacks_inside_the_realworld_routes_use_its_shape() {
+    let app = blog_app().await;
+    for (method, path, status) in [
+        (Method::GET, "/api/articles/some-slug/nothing-here", 404),
+        (Method::GET, "/api/profiles/a/b/c", 404),
+        (Method::DELETE, "/api/tags", 405),
+        (Method::PATCH, "/api/user", 405),
+    ] {
+        let r = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("application/json"),
+            "{method} {path}"
+        );
+        let body: Value = r.json().await.expect("json");
+        assert!(
+            body["errors"]["body"][0].is_string(),
+            "{method} {path}: {body}"
+        );
+    }
+    let outside = app.get("/api/nothing-here").await;
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        outside.headers()["content-type"],
+        basalt_platform::error::PROBLEM_JSON
+    );
+}
