@@ -5,7 +5,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod housekeeping;
-mod recovery;
+pub(crate) mod recovery;
 mod revocation;
 mod sessions;
 mod tokens;

@@ -20,6 +20,23 @@ async fn app_with_mail(smtp: &SmtpServer) -> basalt_testkit::TestApp {
         .await
 }
 
+/// The token of the reset mail sent to `email` (the verification mail of
+/// the account may come first), waiting for it.
+pub(crate) async fn reset_token(smtp: &SmtpServer, email: &str) -> String {
+    let deadline = std::time::Instant::now() + MAIL_WAIT;
+    loop {
+        if let Some(m) = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.is_for(email) && m.subject.contains("Reset"))
+        {
+            break token_in(&m.body);
+        }
+        assert!(std::time::Instant::now() < deadline, "no reset mail");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The token after `token=` in a mailed link.
 fn token_in(body: &str) -> String {
     let start = body.find("token=").expect("a link with a token") + "token=".len();
@@ -90,25 +107,7 @@ async fn password_reset_by_mail_ends_every_session_and_token() {
             .expect("answered");
         assert_eq!(r.status(), StatusCode::ACCEPTED);
     }
-    let mail = smtp.wait_for_message(&email, MAIL_WAIT).await;
-    let reset_mail = if mail.subject.contains("Reset") {
-        mail
-    } else {
-        // The verification mail may arrive first.
-        let deadline = std::time::Instant::now() + MAIL_WAIT;
-        loop {
-            if let Some(m) = smtp
-                .messages()
-                .into_iter()
-                .find(|m| m.is_for(&email) && m.subject.contains("Reset"))
-            {
-                break m;
-            }
-            assert!(std::time::Instant::now() < deadline, "no reset mail");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let token = token_in(&reset_mail.body);
+    let token = reset_token(&smtp, &email).await;
     let reset = |t: &str, p: &str| {
         app.client
             .post(app.url("/api/auth/password/reset"))

@@ -3,8 +3,6 @@
 //! "sign out everywhere" and a password reset, the old token gets 401 on an
 //! admin route and on a normal one, at once, on every node.
 
-use std::time::Duration;
-
 use basalt_testkit::TestApp;
 use basalt_testkit::redis::RedisServer;
 use basalt_testkit::smtp::SmtpServer;
@@ -160,7 +158,7 @@ async fn a_password_reset_ends_every_access_token() {
         .await
         .expect("answered");
     assert_eq!(forgot.status(), StatusCode::ACCEPTED);
-    let token = reset_token(&smtp, &email).await;
+    let token = super::recovery::reset_token(&smtp, &email).await;
     let reset = app
         .client
         .post(app.url("/api/auth/password/reset"))
@@ -170,27 +168,6 @@ async fn a_password_reset_ends_every_access_token() {
         .expect("answered");
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     assert_eq!(both_routes(&app, &admin).await, REFUSED);
-}
-
-/// The token of the reset mail sent to `email`.
-pub(super) async fn reset_token(smtp: &SmtpServer, email: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mail = loop {
-        if let Some(m) = smtp
-            .messages()
-            .into_iter()
-            .find(|m| m.is_for(email) && m.subject.contains("Reset"))
-        {
-            break m;
-        }
-        assert!(std::time::Instant::now() < deadline, "no reset mail");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let start = mail.body.find("token=").expect("a link") + "token=".len();
-    mail.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
 }
 
 /// Two nodes sharing the database and Redis: a change made through one is
