@@ -183,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Article, Profile};
-    use crate::routes::articles::{ArticleResponse, ArticlesResponse};
+    use crate::model::{ArticleResponse, ArticlesResponse};
 
     fn article(title: &str) -> Article {
         Article {

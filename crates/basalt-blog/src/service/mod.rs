@@ -1,5 +1,23 @@
-//! Turns stored rows into RealWorld documents, fetching authors from the
+//! The blog service: every RealWorld rule, whatever protocol asks. A REST
+//! handler (or a GraphQL resolver) parses input, calls one method here and
+//! renders the result.
+//!
+//! - [`articles`]: lists, the feed, validation, slugs and their races,
+//!   ownership, favourites;
+//! - [`comments`]: comments and who may delete them;
+//! - [`profiles`]: profiles and following;
+//! - [`users`]: RealWorld sign-up, sign-in and profile updates, through the
+//!   identity service (which owns the registration rate limit);
+//! - [`feeds`]: the Atom and RSS feeds' entries; tags are below.
+//!
+//! Writes record their domain events in the same transaction (the store
+//! does), wake the event relay and make cached pages stale. This module
+//! turns stored rows into RealWorld documents, fetching authors from the
 //! identity module in one call per page.
+
+pub mod articles;
+pub mod comments;
+pub mod profiles;
 
 use basalt_platform::events::EventWaker;
 use std::sync::Arc;
