@@ -18,6 +18,7 @@
 pub mod articles;
 pub mod comments;
 pub mod profiles;
+pub mod users;
 
 use basalt_platform::events::EventWaker;
 use std::sync::Arc;
