@@ -288,7 +288,11 @@ impl Blog {
 
     /// One article as `viewer` sees it: the `{"article"}` JSON, ready to
     /// send, cached like the lists; a missing article is a 404 (not cached).
-    pub async fn get_article(&self, viewer: Option<Uuid>, slug: &str) -> Result<Vec<u8>, BlogError> {
+    pub async fn get_article(
+        &self,
+        viewer: Option<Uuid>,
+        slug: &str,
+    ) -> Result<Vec<u8>, BlogError> {
         let article = async {
             let row = store::by_slug(&self.db, None, slug)
                 .await?
@@ -402,7 +406,13 @@ impl Blog {
     /// (404, then 403).
     pub async fn delete_article(&self, who: Uuid, slug: &str) -> Result<(), BlogError> {
         let row = self.own_article(who, slug).await?;
-        let deleted = changed(ARTICLE_DELETED, row.id, &row.slug, &row.title, row.author_id);
+        let deleted = changed(
+            ARTICLE_DELETED,
+            row.id,
+            &row.slug,
+            &row.title,
+            row.author_id,
+        );
         store::delete(&self.db, row.id, &deleted).await?;
         self.events.wake();
         self.invalidate().await;

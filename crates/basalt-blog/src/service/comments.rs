@@ -37,7 +37,12 @@ impl Blog {
 
     /// `who` comments `text` on the article behind `slug`: not blank, at
     /// most [`MAX_COMMENT_CHARS`].
-    pub async fn add_comment(&self, who: Uuid, slug: &str, text: String) -> Result<Comment, BlogError> {
+    pub async fn add_comment(
+        &self,
+        who: Uuid,
+        slug: &str,
+        text: String,
+    ) -> Result<Comment, BlogError> {
         if text.trim().is_empty() {
             return Err(BlogError::invalid("body", "can't be blank"));
         }
