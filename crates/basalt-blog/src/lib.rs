@@ -76,13 +76,17 @@ impl Module for BlogModule {
                         .map(|u| u.as_str().trim_end_matches('/').to_owned()),
                 },
             );
-            Ok(routes::router(Blog {
+            let blog = Blog {
                 db: platform.db.clone(),
                 identity,
                 cache: platform.cache.clone(),
                 flights: Default::default(),
                 events: platform.events.waker(),
-            }))
+            };
+            // Offered to other modules and protocols (a GraphQL schema, say),
+            // which call the same rules as the REST handlers.
+            platform.services.provide(blog.clone());
+            Ok(routes::router(blog))
         })
     }
 }
