@@ -1,7 +1,6 @@
 //! Errors on the RealWorld routes, in the RealWorld shape:
 //! `{"errors": {"body": ["…"]}}`, or one key per invalid field.
 
-use axum::response::{IntoResponse, Response};
 use basalt_identity::error::IdentityError;
 use basalt_platform::error::{ErrorKind, Failure, FieldError, RealWorld};
 
@@ -89,15 +88,5 @@ impl From<BlogError> for Failure {
 impl From<BlogError> for RealWorld {
     fn from(e: BlogError) -> Self {
         Self(e.into())
-    }
-}
-
-// The blog's handlers still hold business rules that call the identity
-// service and the store directly, so they return `BlogError` and this
-// delegates its rendering to the platform. Once they call one blog-service
-// method each (issue 14, part 1), they return `RealWorld` and this goes.
-impl IntoResponse for BlogError {
-    fn into_response(self) -> Response {
-        RealWorld(Failure::from(self)).into_response()
     }
 }

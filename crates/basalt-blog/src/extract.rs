@@ -54,21 +54,22 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 pub struct RwJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RwJson<T> {
-    type Rejection = BlogError;
+    type Rejection = RealWorld;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match input::json_body::<T, S>(req, state).await {
-            Ok(value) => Ok(Self(value)),
+        let refused = match input::json_body::<T, S>(req, state).await {
+            Ok(value) => return Ok(Self(value)),
             Err(JsonInputError::Nul { field }) => {
-                Err(BlogError::invalid(&field, JsonInputError::NUL_MESSAGE))
+                BlogError::invalid(&field, JsonInputError::NUL_MESSAGE)
             }
             Err(JsonInputError::Json(rejection)) => {
-                Err(BlogError::invalid("body", &rejection.body_text()))
+                BlogError::invalid("body", &rejection.body_text())
             }
             Err(JsonInputError::Body(rejection)) => {
-                Err(BlogError::invalid("body", &rejection.body_text()))
+                BlogError::invalid("body", &rejection.body_text())
             }
-        }
+        };
+        Err(refused.into())
     }
 }
 
@@ -83,14 +84,14 @@ impl From<BadParam> for BlogError {
 pub struct RwPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for RwPath<T> {
-    type Rejection = BlogError;
+    type Rejection = RealWorld;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        input::check_path(parts).await?;
+        input::check_path(parts).await.map_err(BlogError::from)?;
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))
-            .map_err(|r| BlogError::invalid("path", &r.body_text()))
+            .map_err(|r| BlogError::invalid("path", &r.body_text()).into())
     }
 }
 
@@ -99,13 +100,13 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for RwPath<
 pub struct RwQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for RwQuery<T> {
-    type Rejection = BlogError;
+    type Rejection = RealWorld;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        input::check_query(parts)?;
+        input::check_query(parts).map_err(BlogError::from)?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Self(v))
-            .map_err(|r| BlogError::invalid("query", &r.body_text()))
+            .map_err(|r| BlogError::invalid("query", &r.body_text()).into())
     }
 }

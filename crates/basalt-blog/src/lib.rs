@@ -17,7 +17,7 @@ pub mod render;
 pub mod routes;
 pub mod service;
 pub mod slug;
-pub mod store;
+mod store;
 
 use basalt_identity::service::IdentityService;
 use basalt_platform::db::MigrationFile;
@@ -93,13 +93,18 @@ impl Module for BlogModule {
                         .map(|u| u.as_str().trim_end_matches('/').to_owned()),
                 },
             );
-            wiring.routes(routes::router(Blog {
+            let blog = Blog {
                 db: platform.db.clone(),
                 identity,
                 cache: platform.cache.clone(),
                 flights: Default::default(),
                 events: platform.events.waker(),
-            }));
+            };
+            // Offered to other modules and protocols (a GraphQL schema, say),
+            // which call the same rules as the REST handlers. It is built
+            // from identity's service, so it is offered once wiring is done.
+            wiring.offer(blog.clone());
+            wiring.routes(routes::router(blog));
             // RealWorld front ends show a 404 or 405 only in their own shape.
             for prefix in REALWORLD_ROUTE_SPACE {
                 wiring.error_dialect(prefix, ErrorDialect::RealWorld);

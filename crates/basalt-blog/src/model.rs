@@ -95,3 +95,30 @@ pub struct Comment {
     /// The author.
     pub author: Profile,
 }
+
+// The shapes the service caches and returns whole; utoipa takes the doc
+// comments below for descriptions in the served document.
+
+/// `{"article": …}` out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleResponse {
+    /// The article.
+    pub article: Article,
+}
+
+/// A page of articles.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArticlesResponse {
+    /// The page (no bodies).
+    pub articles: Vec<Article>,
+    /// How many articles match in total.
+    pub articles_count: i64,
+}
+
+/// `{"tags": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagsResponse {
+    /// Every tag in use, alphabetically.
+    pub tags: Vec<String>,
+}

@@ -182,8 +182,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::model::{Article, Profile};
-    use crate::routes::articles::{ArticleResponse, ArticlesResponse};
+    use crate::model::{Article, ArticleResponse, ArticlesResponse, Profile};
 
     fn article(title: &str) -> Article {
         Article {

@@ -145,6 +145,9 @@ impl App {
         }
         register_platform_services(&platform);
         let wired = assemble(&platform, &modules).await?;
+        for offer in wired.offers {
+            offer(&platform.services);
+        }
         platform.metrics.add_module_metrics(wired.metrics);
         for service in wired.background {
             platform.supervisor.register(service);

@@ -236,6 +236,7 @@ pub struct Wiring {
     /// against each other's) when the router is built.
     routes: Vec<(&'static str, OpenApiRouter)>,
     dialects: crate::http::problems::ErrorDialects,
+    offers: Vec<LateOffer>,
     raw_routes: Router,
     background: Vec<BackgroundService>,
     metrics: Registry,
@@ -252,10 +253,14 @@ impl std::fmt::Debug for Wiring {
     }
 }
 
+/// A service offered while wiring, added to the registry after it.
+pub(crate) type LateOffer = Box<dyn FnOnce(&Services) + Send>;
+
 /// Everything the modules wired, for assembling the app.
 pub(crate) struct Wired {
     pub(crate) routes: Vec<(&'static str, OpenApiRouter)>,
     pub(crate) dialects: crate::http::problems::ErrorDialects,
+    pub(crate) offers: Vec<LateOffer>,
     pub(crate) raw_routes: Router,
     pub(crate) background: Vec<BackgroundService>,
     pub(crate) metrics: Registry,
@@ -268,6 +273,7 @@ impl Wiring {
             module: "",
             routes: Vec::new(),
             dialects: Default::default(),
+            offers: Vec::new(),
             raw_routes: Router::new(),
             background: Vec::new(),
             metrics: Registry::with_prefix("basalt"),
@@ -283,6 +289,7 @@ impl Wiring {
         Wired {
             routes: self.routes,
             dialects: self.dialects,
+            offers: self.offers,
             raw_routes: self.raw_routes,
             background: self.background,
             metrics: self.metrics,
@@ -299,6 +306,17 @@ impl Wiring {
     /// modules').
     pub fn routes(&mut self, routes: OpenApiRouter) -> &mut Self {
         self.routes.push((self.module, routes));
+        self
+    }
+
+    /// Offers a service built from other modules' services (so it cannot be
+    /// offered in [`Module::provide`]), for other protocols and request
+    /// handlers: it joins the registry once every module is wired, so no
+    /// module can come to depend on the order of wiring by looking it up.
+    pub fn offer<T: Clone + Send + Sync + 'static>(&mut self, service: T) -> &mut Self {
+        self.offers.push(Box::new(move |services: &Services| {
+            services.offer_after_wiring(service)
+        }));
         self
     }
 

@@ -86,6 +86,14 @@ impl Services {
     }
 
     /// The provide phase begins: offers only.
+    /// Offers a service built during wiring ([`crate::module::Wiring::offer`]),
+    /// once every module is wired.
+    pub(crate) fn offer_after_wiring<T: Clone + Send + Sync + 'static>(&self, service: T) {
+        if let Ok(mut map) = self.0.map.write() {
+            map.insert(service);
+        }
+    }
+
     pub(crate) fn begin_providing(&self) {
         self.0.phase.store(PROVIDING, Ordering::Release);
     }

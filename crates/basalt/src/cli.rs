@@ -286,7 +286,7 @@ async fn create_user(
         ip: None,
         user_agent: Some("basalt-cli".into()),
     };
-    let result = identity.register(registration, &ctx).await;
+    let result = identity.create_account(registration, &ctx).await;
     app.platform.db.close().await;
     match result {
         Ok(user) => {

@@ -1,18 +1,15 @@
-//! `/api/profiles/{username}` and following.
+//! `/api/profiles/{username}` and following. The rules are the service's
+//! ([`crate::service::profiles`]); these parse and render.
 
-use basalt_platform::events::Event;
-
-use crate::events::{FOLLOWED, Followed};
 use axum::Json;
 use axum::extract::State;
+use basalt_platform::error::RealWorld;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::BlogError;
 use crate::extract::{RwPath, SignedIn, Viewer};
 use crate::model::Profile;
 use crate::service::Blog;
-use crate::store;
 
 /// `{"profile": …}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,8 +25,8 @@ pub async fn get_profile(
     State(blog): State<Blog>,
     viewer: Viewer,
     RwPath(username): RwPath<String>,
-) -> Result<Json<ProfileResponse>, BlogError> {
-    let (_, profile) = blog.profile(viewer.id(), &username).await?;
+) -> Result<Json<ProfileResponse>, RealWorld> {
+    let profile = blog.get_profile(viewer.id(), &username).await?;
     Ok(Json(ProfileResponse { profile }))
 }
 
@@ -41,21 +38,8 @@ pub async fn follow(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
     RwPath(username): RwPath<String>,
-) -> Result<Json<ProfileResponse>, BlogError> {
-    let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
-    if id == who.user_id {
-        return Err(BlogError::invalid("profile", "you cannot follow yourself"));
-    }
-    let followed = Event::new(
-        FOLLOWED,
-        &Followed {
-            follower_id: who.user_id,
-            followee_id: id,
-        },
-    );
-    store::follow(&blog.db, who.user_id, id, chrono::Utc::now(), &followed).await?;
-    blog.events.wake();
-    profile.following = true;
+) -> Result<Json<ProfileResponse>, RealWorld> {
+    let profile = blog.follow(who.user_id, &username).await?;
     Ok(Json(ProfileResponse { profile }))
 }
 
@@ -66,9 +50,7 @@ pub async fn unfollow(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
     RwPath(username): RwPath<String>,
-) -> Result<Json<ProfileResponse>, BlogError> {
-    let (id, mut profile) = blog.profile(Some(who.user_id), &username).await?;
-    store::unfollow(&blog.db, who.user_id, id).await?;
-    profile.following = false;
+) -> Result<Json<ProfileResponse>, RealWorld> {
+    let profile = blog.unfollow(who.user_id, &username).await?;
     Ok(Json(ProfileResponse { profile }))
 }

@@ -1,21 +1,20 @@
-//! `/api/users`, `/api/users/login`, `/api/user`: RealWorld accounts, which
-//! are identity accounts (one table, one password policy, one token format).
+//! `/api/users`, `/api/users/login`, `/api/user`: RealWorld accounts. The
+//! rules are the service's ([`crate::service::users`]); these parse and
+//! render.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use basalt_identity::model::Role;
-use basalt_identity::service::{ProfileChanges, Registration};
 use basalt_platform::Problem;
+use basalt_platform::error::RealWorld;
 use basalt_platform::http::context::RequestContext;
-use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::BlogError;
 use crate::extract::{RwJson, SignedIn};
 use crate::model::User;
 use crate::service::Blog;
+use crate::service::users::{SignUp, UserChanges};
 
 /// `{"user": …}` in.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,18 +72,6 @@ pub struct UserResponse {
     pub user: User,
 }
 
-fn user_json(u: basalt_identity::model::User, token: String) -> UserResponse {
-    UserResponse {
-        user: User {
-            email: u.email,
-            token,
-            username: u.username,
-            bio: u.bio,
-            image: u.image,
-        },
-    }
-}
-
 /// Registers a user.
 #[utoipa::path(post, path = "/api/users", tag = "realworld", request_body = Wrapped<NewUser>,
     responses((status = 201, body = UserResponse), (status = 422, description = "Invalid or taken"),
@@ -93,23 +80,15 @@ pub async fn register(
     State(blog): State<Blog>,
     ctx: RequestContext,
     RwJson(body): RwJson<Wrapped<NewUser>>,
-) -> Result<(StatusCode, Json<UserResponse>), BlogError> {
-    let quota = Quota::per_hour(blog.identity.config().rate_limits.register_per_ip_per_hour);
-    blog.identity
-        .limit(
-            &format!("register:ip:{}", ctx.ip.as_deref().unwrap_or("unknown")),
-            quota,
-        )
-        .await?;
-    let registration = Registration {
-        email: body.user.email,
-        username: body.user.username,
-        password: body.user.password,
-        role: Role::User,
+) -> Result<(StatusCode, Json<UserResponse>), RealWorld> {
+    let u = body.user;
+    let sign_up = SignUp {
+        username: u.username,
+        email: u.email,
+        password: u.password,
     };
-    let user = blog.identity.register(registration, &ctx).await?;
-    let token = blog.identity.realworld_token(&user).await?;
-    Ok((StatusCode::CREATED, Json(user_json(user, token))))
+    let user = blog.register(sign_up, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
 
 /// Signs in.
@@ -120,12 +99,11 @@ pub async fn login(
     State(blog): State<Blog>,
     ctx: RequestContext,
     RwJson(body): RwJson<Wrapped<LoginUser>>,
-) -> Result<Json<UserResponse>, BlogError> {
-    let (user, token) = blog
-        .identity
-        .sign_in_for_realworld_token(&body.user.email, &body.user.password, &ctx)
+) -> Result<Json<UserResponse>, RealWorld> {
+    let user = blog
+        .login(&body.user.email, &body.user.password, &ctx)
         .await?;
-    Ok(Json(user_json(user, token)))
+    Ok(Json(UserResponse { user }))
 }
 
 /// The current user.
@@ -134,13 +112,9 @@ pub async fn login(
 pub async fn current_user(
     State(blog): State<Blog>,
     SignedIn(who): SignedIn,
-) -> Result<Json<UserResponse>, BlogError> {
-    let user = blog.identity.user(who.user_id).await?;
-    let token = match who.token {
-        Some(token) => token,
-        None => blog.identity.realworld_token(&user).await?,
-    };
-    Ok(Json(user_json(user, token)))
+) -> Result<Json<UserResponse>, RealWorld> {
+    let user = blog.current_user(who.user_id, who.token).await?;
+    Ok(Json(UserResponse { user }))
 }
 
 /// Updates the current user.
@@ -151,21 +125,15 @@ pub async fn update_user(
     ctx: RequestContext,
     SignedIn(who): SignedIn,
     RwJson(body): RwJson<Wrapped<UpdateUser>>,
-) -> Result<Json<UserResponse>, BlogError> {
+) -> Result<Json<UserResponse>, RealWorld> {
     let u = body.user;
-    let changes = ProfileChanges {
+    let changes = UserChanges {
         email: u.email,
         username: u.username,
-        bio: u.bio.map(Some),
-        image: u.image.map(Some),
         password: u.password,
+        bio: u.bio,
+        image: u.image,
     };
-    let user = blog
-        .identity
-        .update_profile(who.user_id, changes, &ctx)
-        .await?;
-    // A password change ends every session and token of the account, the
-    // one this request came with included: a fresh one is handed back.
-    let token = blog.identity.realworld_token(&user).await?;
-    Ok(Json(user_json(user, token)))
+    let user = blog.update_user(who.user_id, changes, &ctx).await?;
+    Ok(Json(UserResponse { user }))
 }

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use basalt_platform::Problem;
 use basalt_platform::error::Failure;
 use basalt_platform::http::input::{Json, Path};
-use basalt_platform::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -123,13 +122,7 @@ pub async fn register(
     ctx: RequestContext,
     Json(body): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), Failure> {
-    let ip = ctx.ip.clone().unwrap_or_default();
-    service
-        .limit(
-            &format!("register:ip:{ip}"),
-            Quota::per_hour(service.config().rate_limits.register_per_ip_per_hour),
-        )
-        .await?;
+    // The sign-up quota is the service's, shared with every other sign-up route.
     let user = service
         .register(
             Registration {

@@ -17,6 +17,7 @@ use crate::store::audit::{self, AuditEvent};
 use crate::store::email_tokens::{self, Purpose};
 use crate::store::users::{self, UserRow};
 use basalt_platform::http::context::RequestContext;
+use basalt_platform::ratelimit::Quota;
 
 /// A registration request.
 #[derive(Debug, Clone)]
@@ -62,9 +63,36 @@ fn taken(error: &sqlx::Error) -> Option<IdentityError> {
     }
 }
 
+/// The rate-limit key of sign-ups from `ctx`'s address. Every sign-up
+/// route (identity's `/api/auth/register`, the blog's `/api/users`) shares
+/// one budget per address. A request whose address is unknown (no peer
+/// address reached the handler) counts against one shared key,
+/// `register:ip:unknown`: all such requests share one budget rather than
+/// going unlimited.
+fn register_key(ctx: &RequestContext) -> String {
+    format!("register:ip:{}", ctx.ip.as_deref().unwrap_or("unknown"))
+}
+
 impl IdentityService {
-    /// Creates an account and queues the verification mail, atomically.
+    /// Self-service sign-up, whatever the route or protocol: counted against
+    /// the address's hourly quota
+    /// (`identity.rate_limits.register_per_ip_per_hour`, 429 when over, and
+    /// before any validation, so that failed attempts count too), then
+    /// [`IdentityService::create_account`].
     pub async fn register(
+        &self,
+        r: Registration,
+        ctx: &RequestContext,
+    ) -> Result<User, IdentityError> {
+        let quota = Quota::per_hour(self.inner.config.rate_limits.register_per_ip_per_hour);
+        self.limit(&register_key(ctx), quota).await?;
+        self.create_account(r, ctx).await
+    }
+
+    /// Creates an account and queues the verification mail, atomically.
+    /// Not rate limited: for operators (the CLI's `user create`); clients
+    /// sign up through [`IdentityService::register`].
+    pub async fn create_account(
         &self,
         r: Registration,
         ctx: &RequestContext,

@@ -3,6 +3,7 @@
 mod articles;
 pub mod caching;
 mod feeds;
+mod service;
 mod social;
 
 use basalt_testkit::TestApp;

@@ -140,6 +140,41 @@ async fn registration_reset_and_refresh_are_rate_limited() {
     }
 }
 
+/// Sign-ups through identity's route and through the RealWorld one come
+/// from one budget per address: the limit is the identity service's.
+#[tokio::test]
+async fn both_sign_up_routes_share_one_registration_budget() {
+    let app = identity_app()
+        .env(
+            "BASALT_IDENTITY__RATE_LIMITS__REGISTER_PER_IP_PER_HOUR",
+            "3",
+        )
+        .spawn()
+        .await;
+    let realworld = |app: &basalt_testkit::TestApp| {
+        let (email, username) = new_identity();
+        app.client.post(app.url("/api/users")).json(&json!({
+            "user": { "email": email, "username": username, "password": PASSWORD }
+        }))
+    };
+    let identity = |app: &basalt_testkit::TestApp| {
+        let (email, username) = new_identity();
+        app.client
+            .post(app.url("/api/auth/register"))
+            .json(&json!({ "email": email, "username": username, "password": PASSWORD }))
+    };
+    for (request, expected) in [
+        (identity(&app), StatusCode::CREATED),
+        (realworld(&app), StatusCode::CREATED),
+        (identity(&app), StatusCode::CREATED),
+        (realworld(&app), StatusCode::TOO_MANY_REQUESTS),
+        (identity(&app), StatusCode::TOO_MANY_REQUESTS),
+    ] {
+        let r = request.send().await.expect("answered");
+        assert_eq!(r.status(), expected);
+    }
+}
+
 /// 100 wrong passwords at once: only `lockout_threshold` of them are ever
 /// checked, the account locks once, and even the right password is refused.
 /// (The lock outlasts the storm here; its end is tested below.)

@@ -1,5 +1,26 @@
-//! Turns stored rows into RealWorld documents, fetching authors from the
+//! The blog service: every RealWorld rule, whatever protocol asks. A REST
+//! handler (or a GraphQL resolver) parses input, calls one method here and
+//! renders the result.
+//!
+//! - [`articles`]: lists, the feed, validation, slugs and their races,
+//!   ownership, favourites;
+//! - [`comments`]: comments and who may delete them;
+//! - [`profiles`]: profiles and following;
+//! - [`users`]: RealWorld sign-up, sign-in and profile updates, through the
+//!   identity service (which owns the registration rate limit);
+//! - [`feeds`]: the Atom and RSS feeds' entries; tags ([`Blog::tags`]) are
+//!   below.
+//!
+//! Writes record their domain events in the same transaction (the store
+//! does), wake the event relay and make cached pages stale. This module
+//! turns stored rows into RealWorld documents, fetching authors from the
 //! identity module in one call per page.
+
+pub mod articles;
+pub mod comments;
+pub mod feeds;
+pub mod profiles;
+pub mod users;
 
 use basalt_platform::events::EventWaker;
 use std::sync::Arc;
@@ -11,7 +32,7 @@ use basalt_platform::cache::{Cache, Flights};
 use uuid::Uuid;
 
 use crate::error::BlogError;
-use crate::model::{Article, Comment, Profile};
+use crate::model::{Article, Comment, Profile, TagsResponse};
 use crate::render::markdown_to_safe_html;
 use crate::store::{self, ArticleRow, CommentRow};
 
@@ -101,6 +122,17 @@ impl Blog {
         if let Err(error) = invalidation.await {
             tracing::error!(%error, "cache invalidation task failed");
         }
+    }
+
+    /// Every tag in use, alphabetically: the `{"tags"}` JSON, cached, ready
+    /// to send.
+    pub async fn tags(&self) -> Result<Vec<u8>, BlogError> {
+        self.cached("tags", async {
+            Ok(TagsResponse {
+                tags: store::tags(&self.db).await?,
+            })
+        })
+        .await
     }
 
     /// Articles with their authors; `full` adds the body and its HTML.

@@ -1,0 +1,441 @@
+//! Articles: lists and the feed, reading one, writing (validation, slugs
+//! and their races, ownership), favourites. Every write records its event
+//! in the same transaction, wakes the relay and makes cached pages stale.
+
+use basalt_platform::events::Event;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::Blog;
+use crate::error::BlogError;
+use crate::events::{ARTICLE_DELETED, ARTICLE_PUBLISHED, ARTICLE_UPDATED, ArticleChanged};
+use crate::model::{Article, ArticleResponse, ArticlesResponse};
+use crate::pages::{self, FlagIds};
+use crate::render::MAX_MARKDOWN_BYTES;
+use crate::slug::{slugify, with_suffix};
+use crate::store::{self, ArticleFilter, ArticleRow, InsertError, NewArticle};
+
+/// Largest page a client may ask for.
+pub const MAX_LIMIT: i64 = 100;
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: i64 = 20;
+/// Largest offset a client may ask for.
+pub const MAX_OFFSET: i64 = 1_000_000_000;
+/// How many slugs a write tries before giving up (each race lost takes a
+/// new random suffix).
+const SLUG_TRIES: usize = 5;
+
+/// A page of a list: how many articles, after how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// Page size, 1 to [`MAX_LIMIT`].
+    pub limit: i64,
+    /// Articles skipped, 0 to [`MAX_OFFSET`].
+    pub offset: i64,
+}
+
+impl Paging {
+    /// Paging from the client's text (query parameters); absent values take
+    /// their defaults, anything else out of range is a 422 per field.
+    pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self, BlogError> {
+        let mut errors = Vec::new();
+        let limit = match limit.map(str::parse::<i64>) {
+            None => DEFAULT_LIMIT,
+            Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+            Some(_) => {
+                errors.push((
+                    "limit".to_owned(),
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                ));
+                0
+            }
+        };
+        let offset = match offset.map(str::parse::<i64>) {
+            None => 0,
+            Some(Ok(n)) if (0..=MAX_OFFSET).contains(&n) => n,
+            Some(_) => {
+                errors.push((
+                    "offset".to_owned(),
+                    "must be a whole number, 0 or more".to_owned(),
+                ));
+                0
+            }
+        };
+        if errors.is_empty() {
+            Ok(Self { limit, offset })
+        } else {
+            Err(BlogError::Invalid(errors))
+        }
+    }
+}
+
+/// Which articles a list shows (usernames, as clients send them).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only with this tag.
+    pub tag: Option<String>,
+    /// Only by this author.
+    pub author: Option<String>,
+    /// Only favourited by this user.
+    pub favorited: Option<String>,
+}
+
+/// A new article, as the author wrote it.
+#[derive(Debug, Clone)]
+pub struct ArticleDraft {
+    /// Title: one line, not blank, at most 300 characters.
+    pub title: String,
+    /// Description: one line, not blank, at most 1000 characters.
+    pub description: String,
+    /// Markdown body: not blank, at most [`MAX_MARKDOWN_BYTES`].
+    pub body: String,
+    /// Tags: at most 20, each one line of at most 50 characters.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to an article; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct ArticleChanges {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New body.
+    pub body: Option<String>,
+    /// Derive a new slug from the (new) title; otherwise the slug stays, so
+    /// that links keep working.
+    pub regenerate_slug: bool,
+}
+
+fn required(field: &str, value: &str, max_chars: usize, errors: &mut Vec<(String, String)>) {
+    if value.trim().is_empty() {
+        errors.push((field.to_owned(), "can't be blank".to_owned()));
+    } else if value.chars().count() > max_chars {
+        errors.push((
+            field.to_owned(),
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+}
+
+/// Titles, descriptions and tags are single lines: no control characters
+/// (the body, Markdown, keeps its newlines and tabs).
+fn single_line(field: &str, value: &str, errors: &mut Vec<(String, String)>) {
+    if value.chars().any(char::is_control) {
+        errors.push((
+            field.to_owned(),
+            "must not contain control characters".to_owned(),
+        ));
+    }
+}
+
+/// Bodies are bounded in bytes, which bounds the work of rendering them
+/// (see [`MAX_MARKDOWN_BYTES`]).
+fn body_size(body: &str, errors: &mut Vec<(String, String)>) {
+    if body.len() > MAX_MARKDOWN_BYTES {
+        errors.push((
+            "body".to_owned(),
+            format!("must be at most {} KiB", MAX_MARKDOWN_BYTES / 1024),
+        ));
+    }
+}
+
+/// The rules for an article's title, description and body.
+fn check_text(title: &str, description: &str, body: &str, errors: &mut Vec<(String, String)>) {
+    required("title", title, 300, errors);
+    required("description", description, 1000, errors);
+    single_line("title", title, errors);
+    single_line("description", description, errors);
+    required("body", body, usize::MAX, errors);
+    body_size(body, errors);
+}
+
+/// Tags: trimmed, non-empty, at most 50 characters and 20 per article;
+/// sorted and de-duplicated.
+fn clean_tags(tags: Option<Vec<String>>, errors: &mut Vec<(String, String)>) -> Vec<String> {
+    let mut tags: Vec<String> = tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    if tags.len() > 20 {
+        errors.push(("tagList".to_owned(), "must have at most 20 tags".to_owned()));
+    }
+    if tags.iter().any(|t| t.chars().any(char::is_control)) {
+        errors.push((
+            "tagList".to_owned(),
+            "tags must not contain control characters".to_owned(),
+        ));
+    }
+    if tags.iter().any(|t| t.chars().count() > 50) {
+        errors.push((
+            "tagList".to_owned(),
+            "tags must be at most 50 characters".to_owned(),
+        ));
+    }
+    tags
+}
+
+fn no_free_slug() -> BlogError {
+    BlogError::Internal(anyhow::anyhow!("no free slug after {SLUG_TRIES} tries"))
+}
+
+fn changed(kind: &'static str, id: Uuid, slug: &str, title: &str, author: Uuid) -> Event {
+    Event::new(
+        kind,
+        &ArticleChanged {
+            article_id: id,
+            slug: slug.to_owned(),
+            title: title.to_owned(),
+            author_id: author,
+        },
+    )
+}
+
+impl Blog {
+    /// A slug not in use yet: the title's, or with a random suffix.
+    async fn free_slug(&self, title: &str) -> Result<String, BlogError> {
+        let base = slugify(title);
+        if !store::slug_taken(&self.db, &base).await? {
+            return Ok(base);
+        }
+        Ok(with_suffix(&base))
+    }
+
+    /// The article behind `slug` if `who` wrote it: 404, then 403. This is
+    /// the ownership rule of updates and deletions.
+    async fn own_article(&self, who: Uuid, slug: &str) -> Result<ArticleRow, BlogError> {
+        let row = store::by_slug(&self.db, Some(who), slug)
+            .await?
+            .ok_or(BlogError::NotFound("article"))?;
+        if row.author_id != who {
+            return Err(BlogError::Forbidden);
+        }
+        Ok(row)
+    }
+
+    /// An account's id by username; an unknown one matches nothing.
+    async fn filter_user(&self, username: &str) -> Result<Uuid, BlogError> {
+        Ok(self
+            .identity
+            .user_by_username(username)
+            .await?
+            .map_or(Uuid::nil(), |u| u.id))
+    }
+
+    /// Recent articles matching `filter`, as `viewer` sees them: the
+    /// `{"articles", "articlesCount"}` JSON, ready to send. One cached page
+    /// serves every viewer (see [`crate::pages`]).
+    pub async fn list_articles(
+        &self,
+        viewer: Option<Uuid>,
+        filter: ListFilter,
+        paging: Paging,
+    ) -> Result<Vec<u8>, BlogError> {
+        let Paging { limit, offset } = paging;
+        let ListFilter {
+            tag,
+            author,
+            favorited,
+        } = &filter;
+        let page = async {
+            let mut rows_filter = ArticleFilter {
+                tag: tag.clone(),
+                ..ArticleFilter::default()
+            };
+            if let Some(author) = author {
+                rows_filter.author = Some(self.filter_user(author).await?);
+            }
+            if let Some(user) = favorited {
+                rows_filter.favorited_by = Some(self.filter_user(user).await?);
+            }
+            let rows = store::list(&self.db, None, &rows_filter, limit, offset).await?;
+            // The total is shared by every page of the filter: cached under
+            // the same generation as the pages, so it is fresh after every write.
+            let filter_key = serde_json::to_string(&(tag, author, favorited)).unwrap_or_default();
+            let total = self
+                .cached(&format!("count:{filter_key}"), async {
+                    Ok::<_, BlogError>(store::count(&self.db, &rows_filter).await?)
+                })
+                .await?;
+            let mut ids = FlagIds::default();
+            for row in &rows {
+                ids.push(row.id, row.author_id);
+            }
+            let page = ArticlesResponse {
+                articles: self.articles(rows, false).await?,
+                articles_count: serde_json::from_slice(&total)
+                    .map_err(|e| BlogError::Internal(e.into()))?,
+            };
+            Ok::<_, BlogError>((page, ids))
+        };
+        let key =
+            serde_json::to_string(&(tag, author, favorited, limit, offset)).unwrap_or_default();
+        pages::for_viewer(self, viewer, &format!("articles:{key}"), page).await
+    }
+
+    /// Recent articles by authors `who` follows, and how many there are.
+    pub async fn feed(&self, who: Uuid, paging: Paging) -> Result<ArticlesResponse, BlogError> {
+        let (rows, total) = store::feed(&self.db, who, paging.limit, paging.offset).await?;
+        Ok(ArticlesResponse {
+            articles: self.articles(rows, false).await?,
+            articles_count: total,
+        })
+    }
+
+    /// One article as `viewer` sees it: the `{"article"}` JSON, ready to
+    /// send, cached like the lists; a missing article is a 404 (not cached).
+    pub async fn get_article(
+        &self,
+        viewer: Option<Uuid>,
+        slug: &str,
+    ) -> Result<Vec<u8>, BlogError> {
+        let article = async {
+            let row = store::by_slug(&self.db, None, slug)
+                .await?
+                .ok_or(BlogError::NotFound("article"))?;
+            let mut ids = FlagIds::default();
+            ids.push(row.id, row.author_id);
+            let article = self.articles(vec![row], true).await?.remove(0);
+            Ok::<_, BlogError>((ArticleResponse { article }, ids))
+        };
+        pages::for_viewer(self, viewer, &format!("article:{slug}"), article).await
+    }
+
+    /// Publishes `draft` by `author`: validated, under a free slug (a race
+    /// for one lost to another article takes a suffixed one).
+    pub async fn create_article(
+        &self,
+        author: Uuid,
+        draft: ArticleDraft,
+    ) -> Result<Article, BlogError> {
+        let mut errors = Vec::new();
+        check_text(&draft.title, &draft.description, &draft.body, &mut errors);
+        let tags = clean_tags(draft.tags, &mut errors);
+        if !errors.is_empty() {
+            return Err(BlogError::Invalid(errors));
+        }
+        let mut article = NewArticle {
+            id: Uuid::now_v7(),
+            slug: self.free_slug(&draft.title).await?,
+            title: draft.title.trim().to_owned(),
+            description: draft.description.trim().to_owned(),
+            body: draft.body,
+            tags,
+            author_id: author,
+            now: Utc::now(),
+        };
+        // Two articles racing for one slug: the loser takes a suffixed one.
+        for _ in 0..SLUG_TRIES {
+            let published = changed(
+                ARTICLE_PUBLISHED,
+                article.id,
+                &article.slug,
+                &article.title,
+                author,
+            );
+            match store::insert(&self.db, &article, &published).await {
+                Ok(()) => {
+                    self.events.wake();
+                    self.invalidate().await;
+                    return self.article(Some(author), &article.slug).await;
+                }
+                Err(InsertError::SlugTaken) => article.slug = with_suffix(&slugify(&article.title)),
+                Err(InsertError::Database(e)) => return Err(e.into()),
+            }
+        }
+        Err(no_free_slug())
+    }
+
+    /// Applies `changes` to the article behind `slug`, which `who` must
+    /// have written (404, then 403); the result is validated like a new one.
+    pub async fn update_article(
+        &self,
+        who: Uuid,
+        slug: &str,
+        changes: ArticleChanges,
+    ) -> Result<Article, BlogError> {
+        let row = self.own_article(who, slug).await?;
+        let title = changes
+            .title
+            .map_or(row.title.clone(), |t| t.trim().to_owned());
+        let description = changes
+            .description
+            .map_or(row.description.clone(), |d| d.trim().to_owned());
+        let text = changes.body.unwrap_or(row.body.clone());
+        let mut errors = Vec::new();
+        check_text(&title, &description, &text, &mut errors);
+        if !errors.is_empty() {
+            return Err(BlogError::Invalid(errors));
+        }
+        let mut new_slug = if changes.regenerate_slug && slugify(&title) != row.slug {
+            self.free_slug(&title).await?
+        } else {
+            row.slug.clone()
+        };
+        for _ in 0..SLUG_TRIES {
+            let updated = changed(ARTICLE_UPDATED, row.id, &new_slug, &title, row.author_id);
+            match store::update(
+                &self.db,
+                row.id,
+                &new_slug,
+                &title,
+                &description,
+                &text,
+                Utc::now(),
+                &updated,
+            )
+            .await
+            {
+                Ok(()) => {
+                    self.events.wake();
+                    self.invalidate().await;
+                    return self.article(Some(who), &new_slug).await;
+                }
+                Err(InsertError::SlugTaken) => new_slug = with_suffix(&slugify(&title)),
+                Err(InsertError::Database(e)) => return Err(e.into()),
+            }
+        }
+        Err(no_free_slug())
+    }
+
+    /// Deletes the article behind `slug`, which `who` must have written
+    /// (404, then 403).
+    pub async fn delete_article(&self, who: Uuid, slug: &str) -> Result<(), BlogError> {
+        let row = self.own_article(who, slug).await?;
+        let deleted = changed(
+            ARTICLE_DELETED,
+            row.id,
+            &row.slug,
+            &row.title,
+            row.author_id,
+        );
+        store::delete(&self.db, row.id, &deleted).await?;
+        self.events.wake();
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// `who` favourites the article behind `slug` (idempotent).
+    pub async fn favorite(&self, who: Uuid, slug: &str) -> Result<Article, BlogError> {
+        let row = store::by_slug(&self.db, None, slug)
+            .await?
+            .ok_or(BlogError::NotFound("article"))?;
+        store::favorite(&self.db, who, row.id, Utc::now()).await?;
+        self.invalidate().await;
+        self.article(Some(who), slug).await
+    }
+
+    /// `who` no longer favourites the article behind `slug` (idempotent).
+    pub async fn unfavorite(&self, who: Uuid, slug: &str) -> Result<Article, BlogError> {
+        let row = store::by_slug(&self.db, None, slug)
+            .await?
+            .ok_or(BlogError::NotFound("article"))?;
+        store::unfavorite(&self.db, who, row.id).await?;
+        self.invalidate().await;
+        self.article(Some(who), slug).await
+    }
+}
