@@ -71,6 +71,12 @@ pub fn build_router(
     } else {
         routes
     };
+    // A node that does not serve the API has no route spaces of modules.
+    let dialects = if serves_api {
+        dialects
+    } else {
+        problems::ErrorDialects::default()
+    };
     router = router
         .fallback({
             let dialects = dialects.clone();
