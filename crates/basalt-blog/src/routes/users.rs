@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use basalt_platform::Problem;
 use basalt_platform::error::RealWorld;
 use basalt_platform::http::context::RequestContext;
 use serde::{Deserialize, Serialize};
@@ -75,7 +74,7 @@ pub struct UserResponse {
 /// Registers a user.
 #[utoipa::path(post, path = "/api/users", tag = "realworld", request_body = Wrapped<NewUser>,
     responses((status = 201, body = UserResponse), (status = 422, description = "Invalid or taken"),
-              (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json")))]
+              (status = 429, description = "Too many sign-ups from this address")))]
 pub async fn register(
     State(blog): State<Blog>,
     ctx: RequestContext,
@@ -94,7 +93,7 @@ pub async fn register(
 /// Signs in.
 #[utoipa::path(post, path = "/api/users/login", tag = "realworld", request_body = Wrapped<LoginUser>,
     responses((status = 200, body = UserResponse), (status = 401, description = "Wrong email or password"), (status = 422),
-              (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
+              (status = 429, description = "Too many attempts")))]
 pub async fn login(
     State(blog): State<Blog>,
     ctx: RequestContext,
