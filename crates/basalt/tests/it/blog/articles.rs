@@ -296,25 +296,23 @@ async fn slugs_are_unique_readable_and_stable() {
     // A title edit keeps the slug (links keep working) unless asked.
     let slug = first["slug"].as_str().expect("slug");
     let r: Value = w
-        .req(&app, Method::PUT, &format!("/api/articles/{slug}"))
-        .json(&json!({ "article": { "title": "A New Title" } }))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(
+            &app,
+            Method::PUT,
+            &format!("/api/articles/{slug}"),
+            Some(json!({ "article": { "title": "A New Title" } })),
+        )
+        .await;
     assert_eq!(r["article"]["slug"], slug);
     assert_eq!(r["article"]["title"], "A New Title");
     let r: Value = w
-        .req(&app, Method::PUT, &format!("/api/articles/{slug}"))
-        .json(&json!({ "article": { "regenerateSlug": true } }))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(
+            &app,
+            Method::PUT,
+            &format!("/api/articles/{slug}"),
+            Some(json!({ "article": { "regenerateSlug": true } })),
+        )
+        .await;
     assert_eq!(r["article"]["slug"], "a-new-title");
 }
 
@@ -339,13 +337,8 @@ async fn fifty_parallel_favourites_count_once() {
         assert_eq!(r.expect("answered").status(), StatusCode::OK);
     }
     let a: Value = fan
-        .req(&app, Method::GET, &format!("/api/articles/{slug}"))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(&app, Method::GET, &format!("/api/articles/{slug}"), None)
+        .await;
     assert_eq!(a["article"]["favoritesCount"], 1);
     assert_eq!(a["article"]["favorited"], true);
     let unfavourites = (0..50).map(|_| {

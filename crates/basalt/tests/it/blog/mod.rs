@@ -59,6 +59,28 @@ impl Writer {
             .header("authorization", format!("Token {}", self.token))
     }
 
+    /// `method path` as this user, with `body` as JSON if any; the JSON
+    /// answer, whatever its status.
+    pub async fn json_of(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self.req(app, method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// Publishes an article; returns it.
     pub async fn publish(&self, app: &TestApp, title: &str, tags: &[&str]) -> Value {
         let r = self

@@ -130,13 +130,8 @@ async fn parallel_follows_count_once() {
         assert_eq!(r.expect("answered").status(), StatusCode::OK);
     }
     let feed: Value = reader
-        .req(&app, Method::GET, "/api/articles/feed")
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(&app, Method::GET, "/api/articles/feed", None)
+        .await;
     assert_eq!(
         feed["articlesCount"], 1,
         "one follow row, so the article appears once"
@@ -244,14 +239,13 @@ async fn realworld_users_are_identity_accounts() {
     assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Updating through RealWorld updates the account.
     let r: Value = w
-        .req(&app, Method::PUT, "/api/user")
-        .json(&json!({ "user": { "bio": "I write" } }))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(
+            &app,
+            Method::PUT,
+            "/api/user",
+            Some(json!({ "user": { "bio": "I write" } })),
+        )
+        .await;
     assert_eq!(r["user"]["bio"], "I write");
 }
 
@@ -309,14 +303,13 @@ async fn realworld_tokens_live_long_and_end_with_the_accounts_sign_out() {
     // A password change through RealWorld hands back a token that works;
     // the ones from before are refused.
     let changed: Value = w
-        .req(&app, Method::PUT, "/api/user")
-        .json(&json!({ "user": { "password": "an entirely new passphrase" } }))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
+        .json_of(
+            &app,
+            Method::PUT,
+            "/api/user",
+            Some(json!({ "user": { "password": "an entirely new passphrase" } })),
+        )
+        .await;
     let fresh = changed["user"]["token"].as_str().expect("token").to_owned();
     assert_eq!(status(w.token.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status(logged_in).await, StatusCode::UNAUTHORIZED);

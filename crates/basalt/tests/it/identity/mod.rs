@@ -199,6 +199,28 @@ pub async fn tokens(app: &TestApp, email: &str, password: &str) -> Value {
     response.json().await.expect("json")
 }
 
+/// `POST /api/auth/refresh` with `token` (a JSON value, so that tests can
+/// send what they received as it is).
+pub async fn refresh(app: &TestApp, token: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/refresh"))
+        .json(&json!({ "refresh_token": token }))
+        .send()
+        .await
+        .expect("answered")
+}
+
+/// `POST /api/auth/password/forgot` for `email`; the status.
+pub async fn forgot_password(app: &TestApp, email: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/auth/password/forgot"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("answered")
+        .status()
+}
+
 /// `GET /api/me` with a bearer token; the status.
 pub async fn me_with_token(app: &TestApp, token: &str) -> StatusCode {
     app.client

@@ -150,14 +150,7 @@ async fn a_password_reset_ends_every_access_token() {
     let email = email_of(&app, id).await;
     assert_eq!(both_routes(&app, &admin).await, ADMIN);
 
-    let forgot = app
-        .client
-        .post(app.url("/api/auth/password/forgot"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    assert_eq!(forgot_password(&app, &email).await, StatusCode::ACCEPTED);
     let token = super::recovery::reset_token(&smtp, &email).await;
     let reset = app
         .client

@@ -322,28 +322,15 @@ async fn a_concurrent_retry_within_the_grace_window_is_not_theft() {
         .spawn()
         .await;
     let (_, pair) = signed_in(&app).await;
-    let body = json!({ "refresh_token": pair["refresh_token"] });
-    let retries = (0..4).map(|_| {
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&body)
-            .send()
-    });
+    let retries = (0..4).map(|_| refresh(&app, &pair["refresh_token"]));
     let mut pairs = Vec::new();
     for r in futures_util::future::join_all(retries).await {
-        let r = r.expect("answered");
         assert_eq!(r.status(), StatusCode::OK);
         pairs.push(r.json::<Value>().await.expect("json"));
     }
     // Whichever answer the client kept goes on working.
     assert_eq!(
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&json!({ "refresh_token": pairs[3]["refresh_token"] }))
-            .send()
-            .await
-            .expect("answered")
-            .status(),
+        refresh(&app, &pairs[3]["refresh_token"]).await.status(),
         StatusCode::OK
     );
     assert!(
@@ -361,31 +348,22 @@ async fn inside_the_grace_window_only_the_newest_spent_token_may_be_retried() {
         .spawn()
         .await;
     let (_, pair) = signed_in(&app).await;
-    let refresh = |token: &Value| {
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&json!({ "refresh_token": token }))
-            .send()
-    };
     let rt = pair["refresh_token"].clone();
     let rotate = |r: reqwest::Response| async move {
         assert_eq!(r.status(), StatusCode::OK);
         r.json::<Value>().await.expect("json")["refresh_token"].clone()
     };
-    let rt2 = rotate(refresh(&rt).await.expect("answered")).await;
+    let rt2 = rotate(refresh(&app, &rt).await).await;
     // RT2 unused: presenting RT again is a client that lost the response.
-    let rt2_retry = rotate(refresh(&rt).await.expect("answered")).await;
+    let rt2_retry = rotate(refresh(&app, &rt).await).await;
     assert_ne!(rt2_retry, rt2);
-    let rt3 = rotate(refresh(&rt2).await.expect("answered")).await;
+    let rt3 = rotate(refresh(&app, &rt2).await).await;
 
     // RT's successor has been spent: RT now is a copy being replayed.
-    assert_eq!(
-        refresh(&rt).await.expect("answered").status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(refresh(&app, &rt).await.status(), StatusCode::UNAUTHORIZED);
     for live in [&rt3, &rt2_retry] {
         assert_eq!(
-            refresh(live).await.expect("answered").status(),
+            refresh(&app, live).await.status(),
             StatusCode::UNAUTHORIZED,
             "the whole family is revoked"
         );
