@@ -87,7 +87,8 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let service = service_from(parts)?;
-        Ok(Self(authenticate(&service, parts).await?))
+        let intent = Intent::of_method(&parts.method);
+        Ok(Self(authenticate(&service, parts, intent).await?))
     }
 }
 
@@ -137,9 +138,37 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, IdentityError> 
     }
 }
 
-async fn authenticate(
+/// What a request is about to do, which decides what a cookie-authenticated
+/// one must also show: nothing to read, the CSRF token and an allowed
+/// origin to write, an allowed origin to open a WebSocket (browsers send no
+/// custom header with an upgrade, and let any page open one with the cookie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Reads only.
+    Read,
+    /// Changes something.
+    Write,
+    /// Opens a long-lived WebSocket.
+    Subscribe,
+}
+
+impl Intent {
+    /// REST's rule: anything but GET, HEAD and OPTIONS writes.
+    pub fn of_method(method: &Method) -> Self {
+        if is_safe_method(method) {
+            Self::Read
+        } else {
+            Self::Write
+        }
+    }
+}
+
+/// Who sent `parts`, checked for `intent` (see the module docs): `None`
+/// without credentials, an error for bad ones.
+pub async fn authenticate(
     service: &IdentityService,
     parts: &Parts,
+    intent: Intent,
 ) -> Result<Option<Authenticated>, IdentityError> {
     if let Some(token) = bearer_token(&parts.headers)? {
         let claims = service
@@ -169,8 +198,10 @@ async fn authenticate(
     let Some(session) = service.session_for_token(&cookie).await? else {
         return Ok(None);
     };
-    if !is_safe_method(&parts.method) {
-        check_csrf(service, parts, &session)?;
+    match intent {
+        Intent::Read => {}
+        Intent::Write => check_csrf(service, parts, &session)?,
+        Intent::Subscribe => check_origin(service, parts)?,
     }
     // Roles can change: the session reads the current one.
     let Some(standing) = service.standing(session.user_id).await? else {

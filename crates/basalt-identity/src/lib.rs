@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod graphql;
 pub mod model;
 pub mod passwords;
 pub mod routes;
