@@ -24,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod mail;
