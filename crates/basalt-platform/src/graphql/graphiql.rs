@@ -18,6 +18,7 @@ pub const ASSETS_PATH: &str = "/graphiql/assets";
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 /// Every asset's path holds a version or a hash of its content, so a cached
 /// copy is never stale; the page itself is revalidated, so an upgrade shows.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -43,8 +44,14 @@ struct Asset {
     bytes: &'static [u8],
 }
 
-/// In the order the page loads them: the scripts run in this order.
-const ASSETS: [Asset; 6] = [
+/// In the order the page names them: the scripts run in this order.
+const ASSETS: [Asset; 7] = [
+    // Without an icon, browsers ask for `/favicon.ico` and log its 404.
+    Asset {
+        name: Name::Own("icon.svg"),
+        content_type: SVG,
+        bytes: include_bytes!("graphiql/icon.svg"),
+    },
     Asset {
         name: Name::Vendored {
             package: "graphiql",
@@ -163,17 +170,18 @@ pub fn router(endpoint: &'static str) -> Router {
     router
 }
 
-/// The page: stylesheets, deferred scripts (run in order once the document
-/// is parsed) and the element GraphiQL renders into, which carries the
-/// endpoint for `start.js`.
+/// The page: its icon, stylesheets, deferred scripts (run in order once
+/// the document is parsed) and the element GraphiQL renders into, which
+/// carries the endpoint for `start.js`.
 fn render_page(endpoint: &str, assets: &[(String, Asset)]) -> String {
     let mut links = String::new();
     for (path, asset) in assets {
-        if asset.content_type == CSS {
-            links.push_str(&format!("<link rel=\"stylesheet\" href=\"{path}\">\n"));
-        } else {
-            links.push_str(&format!("<script defer src=\"{path}\"></script>\n"));
-        }
+        let link = match asset.content_type {
+            CSS => format!("<link rel=\"stylesheet\" href=\"{path}\">\n"),
+            SVG => format!("<link rel=\"icon\" href=\"{path}\">\n"),
+            _ => format!("<script defer src=\"{path}\"></script>\n"),
+        };
+        links.push_str(&link);
     }
     let endpoint = escape_attribute(endpoint);
     format!(
@@ -297,7 +305,10 @@ mod tests {
     }
 
     fn assert_no_cdn(what: &str, text: &str) {
-        let lower = text.to_ascii_lowercase();
+        // An SVG file names its namespace; that is not a place to load from.
+        let lower = text
+            .to_ascii_lowercase()
+            .replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
         for word in ["http://", "https://", "unpkg", "jsdelivr", "cdn"] {
             assert!(!lower.contains(word), "{what} contains {word:?}");
         }
@@ -334,12 +345,16 @@ mod tests {
             assert!(path.starts_with("/graphiql/assets/"), "{path}");
             let response = get(&router, path, "localhost:8080").await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
-            let expected = if path.ends_with(".js") { JS } else { CSS };
-            assert!(path.ends_with(".js") || path.ends_with(".css"), "{path}");
+            let expected = match path.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("js") => JS,
+                Some("css") => CSS,
+                Some("svg") => SVG,
+                _ => panic!("an asset of no known type: {path}"),
+            };
             assert_eq!(header(&response, "content-type"), expected, "{path}");
             assert_eq!(header(&response, "cache-control"), IMMUTABLE, "{path}");
             let body = text(response).await;
-            assert!(body.len() > 100, "{path}: {body}");
+            assert!(body.len() > 50, "{path}: {body}");
             // Basalt's own files name no other origin; the vendored ones
             // may, in comments and messages (GraphiQL's explains CDN use).
             if !path.contains('@') {
