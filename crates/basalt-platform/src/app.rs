@@ -193,7 +193,8 @@ async fn assemble(platform: &Platform, modules: &[Box<dyn Module>]) -> anyhow::R
 }
 
 /// The platform's own background services: the job workers (with their
-/// helpers) and the outbox relay, on nodes that run background work. They
+/// helpers) and the outbox relay, on nodes that run background work, and
+/// the live-event fan-out, on nodes that serve the API. They
 /// start in [`crate::server::serve`], after every module is wired, so they
 /// see every job handler, schedule and consumer.
 fn register_platform_services(platform: &Platform) {
@@ -227,6 +228,15 @@ fn register_platform_services(platform: &Platform) {
             stop.cancelled().await;
             relay.shutdown(grace).await;
         },
+    ));
+    // Live events (`Events::listen`) are for what the API serves
+    // (subscriptions), so they are heard where the API is served.
+    let events = platform.events.clone();
+    platform.supervisor.register(BackgroundService::new(
+        "events.fanout",
+        RunsOn::ApiNodes,
+        Stage::Events,
+        move |stop| events.fan_out(stop),
     ));
 }
 

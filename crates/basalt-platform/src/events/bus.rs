@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
+use super::live::LiveHub;
 use super::{Consumer, Event, deliver, log_consumer_failure};
 use crate::db::Db;
 
@@ -17,15 +18,21 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// The embedded bus: the relay runs every interested consumer itself, so an
-/// event counts as published once each of them has processed it.
+/// event counts as published once each of them has processed it; it then
+/// goes to the node's live listeners.
 pub(super) struct InProcessBus {
     db: Db,
     consumers: Vec<Arc<Consumer>>,
+    live: LiveHub,
 }
 
 impl InProcessBus {
-    pub(super) fn new(db: Db, consumers: Vec<Arc<Consumer>>) -> Self {
-        Self { db, consumers }
+    pub(super) fn new(db: Db, consumers: Vec<Arc<Consumer>>, live: LiveHub) -> Self {
+        Self {
+            db,
+            consumers,
+            live,
+        }
     }
 }
 
@@ -43,6 +50,7 @@ impl Bus for InProcessBus {
                 }
                 if ok {
                     published.insert(event.id);
+                    self.live.send(event);
                 }
             }
             published

@@ -17,8 +17,47 @@
 //! (the default: the relay calls the consumers itself) and RabbitMQ
 //! (`BASALT_AMQP_URL`: a durable topic exchange, one durable queue per
 //! consumer shared by every node, so each event is processed by one node).
+//!
+//! # Live events
+//!
+//! Consumers compete; live views need the opposite: an article published
+//! through node A must reach a subscriber connected to node B.
+//! [`Events::listen`] gives a [`LiveEvents`] stream of every event of some
+//! kinds published from then on, on any node. All listeners of a node read
+//! one `tokio::sync::broadcast` channel of [`LIVE_CAPACITY`] events (each
+//! filters by kind), fed by the bus:
+//!
+//! - in-process: the relay, once the bus has taken an event (every consumer
+//!   done), sends it to the channel. Only the node whose relay published an
+//!   event hears it, so this is the single-node setup; nodes that share a
+//!   database but no broker (or an `api` node, which runs no relay) hear
+//!   only their own relay's events, or none: a cluster that serves
+//!   subscriptions needs RabbitMQ.
+//! - RabbitMQ: the relay publishes, next to each event, a non-persistent copy
+//!   to a second topic exchange, `{prefix}.live`; every node that serves the
+//!   API runs the `events.fanout` service, which binds a queue of its own
+//!   (server-named, exclusive, auto-deleted, capped) to it with `#` and
+//!   consumes it without acknowledgements into the channel, reconnecting with
+//!   back-off (a `worker` node runs none, and its listeners hear nothing).
+//!   The relay does not feed the channel itself, so the publishing node
+//!   hears each event once, through the broker, like every other. The
+//!   copies have their own exchange so that `mandatory` keeps its meaning:
+//!   a fan-out queue bound to the events exchange would take every event,
+//!   and an event whose consumer queue is missing would then count as routed.
+//!
+//! Delivery is at most once and best effort: the channel drops what a slow
+//! listener has not read ([`RecvError::Lagged`]); an event the relay
+//! publishes again is recognised by its id (the last few thousand are
+//! remembered) and not heard twice; what is published while the fan-out is
+//! reconnecting is not heard at all ([`Events::live_ready`] tells when a node
+//! hears). Latency is the relay's: it is woken after the commit, and an event
+//! reaches listeners once published. When the node shuts down (the
+//! `events.fanout` service is cancelled with the events stage), every
+//! listener's stream ends.
 
 mod bus;
+mod fanout;
+mod live;
 mod rabbitmq;
 mod store;
 
@@ -31,12 +70,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{AmqpUrl, EventsConfig};
 use crate::db::{Db, Tx};
 
 pub use bus::Bus;
+pub use live::{LIVE_CAPACITY, LiveEvents, RecvError};
 
 /// The outbox and inbox tables.
 pub static MIGRATIONS: &[crate::db::MigrationFile] = &[crate::db::MigrationFile {
@@ -158,6 +199,7 @@ struct Inner {
     consumers: RwLock<Vec<Arc<Consumer>>>,
     wake: Arc<Notify>,
     metrics: EventMetrics,
+    live: live::LiveHub,
 }
 
 /// Wakes this node's relay after a commit that recorded events. Holding one
@@ -201,6 +243,7 @@ impl Events {
         amqp_url: Option<AmqpUrl>,
         metrics: EventMetrics,
     ) -> Self {
+        let live = live::LiveHub::new(amqp_url.is_none());
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -209,6 +252,7 @@ impl Events {
                 consumers: RwLock::new(Vec::new()),
                 wake: Arc::new(Notify::new()),
                 metrics,
+                live,
             }),
         }
     }
@@ -222,6 +266,41 @@ impl Events {
                 kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
                 handler: Arc::new(handler),
             }));
+        }
+    }
+
+    /// Every event of `kinds` published from now on, on any node, as it is
+    /// published: for live views (GraphQL subscriptions, and the chat's hub
+    /// later). At most once and best effort: a listener that falls behind by
+    /// more than [`LIVE_CAPACITY`] events loses the oldest (it is told, see
+    /// [`LiveEvents::recv`]); nothing here is durable, durable work belongs
+    /// in [`subscribe`](Self::subscribe)d consumers. The stream ends when the
+    /// node shuts down. See the [module docs](self) for how events get here.
+    pub fn listen(&self, kinds: &[&str]) -> LiveEvents {
+        self.inner.live.listen(kinds)
+    }
+
+    /// Resolves once this node hears the whole cluster's live events: at once
+    /// in-process; with RabbitMQ, once the fan-out consumes its queue (at
+    /// start-up, and again after a lost connection). A listener made before
+    /// may miss what is published until then; tests wait for it.
+    pub async fn live_ready(&self) {
+        self.inner.live.hearing().await;
+    }
+
+    /// The `events.fanout` service (see the module docs): with RabbitMQ,
+    /// feeds this node's live listeners until `stop`; in-process, the relay
+    /// feeds them and this only waits. Either way their streams end then.
+    pub(crate) async fn fan_out(self, stop: CancellationToken) {
+        match &self.inner.amqp_url {
+            Some(url) => {
+                let prefix = self.inner.config.amqp_prefix.clone();
+                fanout::fan_out(url.clone(), prefix, self.inner.live.clone(), stop).await;
+            }
+            None => {
+                stop.cancelled().await;
+                self.inner.live.end();
+            }
         }
     }
 
@@ -246,7 +325,11 @@ impl Events {
         let bus: Arc<dyn Bus> = match &self.inner.amqp_url {
             None => {
                 self.inner.metrics.broker_up.set(1);
-                Arc::new(bus::InProcessBus::new(self.inner.db.clone(), consumers))
+                Arc::new(bus::InProcessBus::new(
+                    self.inner.db.clone(),
+                    consumers,
+                    self.inner.live.clone(),
+                ))
             }
             Some(url) => {
                 let broker = rabbitmq::RabbitBus::new(

@@ -8,6 +8,11 @@
 //! their kind: the relay marks an event published only when the broker has
 //! confirmed it and, if it is wanted, routed it to a queue.
 //!
+//! Next to each event goes a non-persistent, non-mandatory copy to a second
+//! durable topic exchange, `{prefix}.live`, which only the nodes' live
+//! fan-out queues are bound to ([`super::fanout`]): on its own exchange, a
+//! fan-out queue can never make an event count as routed to a consumer.
+//!
 //! Every node consumes every consumer's queue; RabbitMQ gives each message to
 //! one of them (competing consumers), which acknowledges it after the effect
 //! has committed. A node that dies before acknowledging leaves the message to
@@ -109,7 +114,9 @@ impl RabbitBus {
             anyhow::bail!("no publishing channel");
         };
         let exchange = self.shared.exchange();
+        let live = live_exchange(&self.shared.prefix);
         let mut confirms = Vec::with_capacity(batch.len());
+        let mut live_confirms = Vec::with_capacity(batch.len());
         for event in batch {
             // `mandatory` (return it if no queue takes it) only for kinds a
             // consumer of ours wants: others legitimately go nowhere.
@@ -133,6 +140,22 @@ impl RabbitBus {
                 )
                 .await?;
             confirms.push((event.id, confirm));
+            // The copy for live listeners goes through its own exchange, so
+            // that the fan-out queues never count as routing an event to a
+            // consumer. Not persistent, not mandatory: best effort.
+            let copy = channel
+                .basic_publish(
+                    live.clone().into(),
+                    event.kind.clone().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    BasicProperties::default()
+                        .with_content_type("application/json".into())
+                        .with_message_id(event.id.to_string().into())
+                        .with_type(event.kind.clone().into()),
+                )
+                .await?;
+            live_confirms.push(copy);
         }
         let mut published = HashSet::new();
         for (id, confirm) in confirms {
@@ -141,6 +164,11 @@ impl RabbitBus {
             if confirmation.is_ack() && confirmation.take_message().is_none() {
                 published.insert(id);
             }
+        }
+        // Awaited only so that lapin does not keep them; their outcome does
+        // not decide whether the event is published.
+        for confirm in live_confirms {
+            let _ = tokio::time::timeout(BROKER_TIMEOUT, confirm).await;
         }
         Ok(published)
     }
@@ -180,25 +208,13 @@ impl Shared {
     }
 
     async fn connect(&self) -> anyhow::Result<Connection> {
-        let connect =
-            Connection::connect(self.url.0.expose_secret(), ConnectionProperties::default());
-        Ok(tokio::time::timeout(BROKER_TIMEOUT, connect).await??)
+        connect(&self.url).await
     }
 
-    /// Declares the exchange, and every consumer's queue and bindings.
+    /// Declares the exchanges, and every consumer's queue and bindings.
     async fn declare_topology(&self, channel: &Channel) -> anyhow::Result<()> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                self.exchange().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
+        declare_topic_exchange(channel, self.exchange()).await?;
+        declare_topic_exchange(channel, live_exchange(&self.prefix)).await?;
         for consumer in &self.consumers {
             let queue = self.queue(consumer);
             channel
@@ -222,6 +238,35 @@ impl Shared {
         }
         Ok(())
     }
+}
+
+/// Connects to the broker, or fails within [`BROKER_TIMEOUT`].
+pub(super) async fn connect(url: &AmqpUrl) -> anyhow::Result<Connection> {
+    let connect = Connection::connect(url.0.expose_secret(), ConnectionProperties::default());
+    Ok(tokio::time::timeout(BROKER_TIMEOUT, connect).await??)
+}
+
+/// The exchange live copies of events go to, for every node's fan-out.
+pub(super) fn live_exchange(prefix: &str) -> String {
+    format!("{prefix}.live")
+}
+
+/// Declares a durable topic exchange. Durable, and never auto-deleted, even
+/// the live one: publishing to a missing exchange would close the channel.
+pub(super) async fn declare_topic_exchange(channel: &Channel, name: String) -> anyhow::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn consume_forever(

@@ -7,6 +7,7 @@ mod cli;
 mod concepts_doc;
 mod docs;
 mod events;
+mod events_live;
 mod fixture;
 mod health;
 mod http_stack;

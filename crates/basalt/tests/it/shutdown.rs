@@ -83,6 +83,7 @@ async fn no_background_task_outlives_shutdown() {
     let expected: BTreeSet<String> = [
         "jobs.workers",
         "events.relay",
+        "events.fanout",
         "identity.signing_key_refresh",
         "cache.invalidation_listener",
         "cache.invalidation_retry",
