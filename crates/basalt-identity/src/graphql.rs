@@ -10,7 +10,7 @@ use async_graphql::{Context, Data, ID, Object, SimpleObject};
 use axum::http::request::Parts;
 use basalt_platform::error::{ErrorKind, Failure};
 use basalt_platform::graphql::Access;
-use chrono::{DateTime, Utc};
+use basalt_platform::graphql::scalars::DateTime;
 
 use crate::auth::{Authenticated, Intent, authenticate, service_from};
 use crate::service::IdentityService;
@@ -67,7 +67,7 @@ pub struct User {
     /// Avatar URL.
     pub image: Option<String>,
     /// When the account was created.
-    pub created_at: DateTime<Utc>,
+    pub created_at: DateTime,
 }
 
 impl From<crate::model::User> for User {
@@ -80,7 +80,7 @@ impl From<crate::model::User> for User {
             role: u.role.as_str().to_owned(),
             bio: u.bio,
             image: u.image,
-            created_at: u.created_at,
+            created_at: u.created_at.into(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod graphiql;
 mod http;
 pub mod limits;
 pub mod persisted;
+pub mod scalars;
 pub mod ws;
 
 use std::sync::Arc;
