@@ -44,6 +44,11 @@ pub struct Profile {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Article {
+    /// Id, for the GraphQL API (not part of the RealWorld shape, nor of the
+    /// served OpenAPI document).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub id: uuid::Uuid,
     /// Slug.
     pub slug: String,
     /// Title.
@@ -82,6 +87,11 @@ pub struct Article {
 pub struct Comment {
     /// Id.
     pub id: i64,
+    /// The article's id, for the GraphQL API (not part of the RealWorld
+    /// shape, nor of the served OpenAPI document).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub article_id: uuid::Uuid,
     /// Creation time.
     #[serde(serialize_with = "serialize_time")]
     #[schema(value_type = String, format = DateTime)]

@@ -186,6 +186,7 @@ mod tests {
 
     fn article(title: &str) -> Article {
         Article {
+            id: Uuid::now_v7(),
             slug: title.to_lowercase(),
             title: title.to_owned(),
             // Strings that look like the flags must not be taken for them.

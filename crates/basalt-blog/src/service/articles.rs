@@ -1,17 +1,21 @@
-//! Articles: lists and the feed, reading one, writing (validation, slugs
+//! Articles: lists and the feed (offset pages for REST, keyset pages for
+//! GraphQL), reading one or several bodies, writing (validation, slugs
 //! and their races, ownership), favourites. Every write records its event
 //! in the same transaction, wakes the relay and makes cached pages stale.
+
+use std::collections::HashMap;
 
 use basalt_platform::events::Event;
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::Blog;
+use super::connections::{Cursor, Page, PageRequest};
 use crate::error::BlogError;
 use crate::events::{ARTICLE_DELETED, ARTICLE_PUBLISHED, ARTICLE_UPDATED, ArticleChanged};
 use crate::model::{Article, ArticleResponse, ArticlesResponse};
 use crate::pages::{self, FlagIds};
-use crate::render::MAX_MARKDOWN_BYTES;
+use crate::render::{MAX_MARKDOWN_BYTES, markdown_to_safe_html};
 use crate::slug::{slugify, with_suffix};
 use crate::store::{self, ArticleFilter, ArticleRow, InsertError, NewArticle};
 
@@ -226,6 +230,43 @@ impl Blog {
             .map_or(Uuid::nil(), |u| u.id))
     }
 
+    /// `filter` in account ids; an unknown username matches nothing.
+    async fn resolve_filter(&self, filter: &ListFilter) -> Result<ArticleFilter, BlogError> {
+        let mut rows_filter = ArticleFilter {
+            tag: filter.tag.clone(),
+            ..ArticleFilter::default()
+        };
+        if let Some(author) = &filter.author {
+            rows_filter.author = Some(self.filter_user(author).await?);
+        }
+        if let Some(user) = &filter.favorited {
+            rows_filter.favorited_by = Some(self.filter_user(user).await?);
+        }
+        Ok(rows_filter)
+    }
+
+    /// How many articles match `filter` (`rows_filter`, resolved). The total
+    /// is shared by every page of the filter, offset or keyset: cached under
+    /// the same generation as the pages, so it is fresh after every write.
+    async fn filter_total(
+        &self,
+        filter: &ListFilter,
+        rows_filter: &ArticleFilter,
+    ) -> Result<i64, BlogError> {
+        let ListFilter {
+            tag,
+            author,
+            favorited,
+        } = filter;
+        let filter_key = serde_json::to_string(&(tag, author, favorited)).unwrap_or_default();
+        let total = self
+            .cached(&format!("count:{filter_key}"), async {
+                Ok::<_, BlogError>(store::count(&self.db, rows_filter).await?)
+            })
+            .await?;
+        serde_json::from_slice(&total).map_err(|e| BlogError::Internal(e.into()))
+    }
+
     /// Recent articles matching `filter`, as `viewer` sees them: the
     /// `{"articles", "articlesCount"}` JSON, ready to send. One cached page
     /// serves every viewer (see [`crate::pages`]).
@@ -236,45 +277,94 @@ impl Blog {
         paging: Paging,
     ) -> Result<Vec<u8>, BlogError> {
         let Paging { limit, offset } = paging;
-        let ListFilter {
-            tag,
-            author,
-            favorited,
-        } = &filter;
         let page = async {
-            let mut rows_filter = ArticleFilter {
-                tag: tag.clone(),
-                ..ArticleFilter::default()
-            };
-            if let Some(author) = author {
-                rows_filter.author = Some(self.filter_user(author).await?);
-            }
-            if let Some(user) = favorited {
-                rows_filter.favorited_by = Some(self.filter_user(user).await?);
-            }
+            let rows_filter = self.resolve_filter(&filter).await?;
             let rows = store::list(&self.db, None, &rows_filter, limit, offset).await?;
-            // The total is shared by every page of the filter: cached under
-            // the same generation as the pages, so it is fresh after every write.
-            let filter_key = serde_json::to_string(&(tag, author, favorited)).unwrap_or_default();
-            let total = self
-                .cached(&format!("count:{filter_key}"), async {
-                    Ok::<_, BlogError>(store::count(&self.db, &rows_filter).await?)
-                })
-                .await?;
+            let total = self.filter_total(&filter, &rows_filter).await?;
             let mut ids = FlagIds::default();
             for row in &rows {
                 ids.push(row.id, row.author_id);
             }
             let page = ArticlesResponse {
                 articles: self.articles(rows, false).await?,
-                articles_count: serde_json::from_slice(&total)
-                    .map_err(|e| BlogError::Internal(e.into()))?,
+                articles_count: total,
             };
             Ok::<_, BlogError>((page, ids))
         };
+        let ListFilter {
+            tag,
+            author,
+            favorited,
+        } = &filter;
         let key =
             serde_json::to_string(&(tag, author, favorited, limit, offset)).unwrap_or_default();
         pages::for_viewer(self, viewer, &format!("articles:{key}"), page).await
+    }
+
+    /// Articles newest first (same order and filters as GET /api/articles: tag, author username,
+    /// favorited-by username; an unknown username matches nothing), keyset-paged.
+    ///
+    /// The rows are read each time, with `viewer`'s flags in the same
+    /// indexed statement (a page has no offset to cache under, and a cursor
+    /// key per viewer would not be shared); the total is the cached count
+    /// of [`Blog::list_articles`].
+    pub async fn article_page(
+        &self,
+        viewer: Option<Uuid>,
+        filter: ListFilter,
+        page: PageRequest,
+    ) -> Result<Page<Article>, BlogError> {
+        let after = page.article_after()?;
+        let rows_filter = self.resolve_filter(&filter).await?;
+        let rows = store::list_after(&self.db, viewer, &rows_filter, after, page.fetch()).await?;
+        let total = self.filter_total(&filter, &rows_filter).await?;
+        let articles = self.articles(rows, false).await?;
+        Ok(Page::of(articles, &page, total, |a| Cursor::Article(a.id)))
+    }
+
+    /// Articles by authors `who` follows, newest first, keyset-paged (same rows as GET /api/articles/feed).
+    pub async fn feed_page(
+        &self,
+        who: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Article>, BlogError> {
+        let after = page.article_after()?;
+        let rows = store::feed_after(&self.db, who, after, page.fetch()).await?;
+        let total = store::feed_count(&self.db, who).await?;
+        let articles = self.articles(rows, false).await?;
+        Ok(Page::of(articles, &page, total, |a| Cursor::Article(a.id)))
+    }
+
+    /// Bodies and their sanitised HTML (crate::render::markdown_to_safe_html) of these articles, in one statement
+    /// (lists carry no body; a GraphQL list that asks for `body` batches them through a DataLoader).
+    /// Missing articles are absent from the map.
+    pub async fn article_bodies(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, (String, String)>, BlogError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let bodies = store::bodies(&self.db, &ids).await?;
+        Ok(bodies
+            .into_iter()
+            .map(|(id, body)| {
+                let html = markdown_to_safe_html(&body);
+                (id, (body, html))
+            })
+            .collect())
+    }
+
+    /// One article by id as `viewer` sees it, with body (for subscriptions: events carry ids). None if gone.
+    pub async fn article_by_id(
+        &self,
+        viewer: Option<Uuid>,
+        id: Uuid,
+    ) -> Result<Option<Article>, BlogError> {
+        let Some(row) = store::by_id(&self.db, viewer, id).await? else {
+            return Ok(None);
+        };
+        Ok(self.articles(vec![row], true).await?.pop())
     }
 
     /// Recent articles by authors `who` follows, and how many there are.

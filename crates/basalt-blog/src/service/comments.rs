@@ -1,11 +1,15 @@
-//! Comments: listing, adding (validated, with its event) and deleting
-//! (the comment's author only).
+//! Comments: listing (an article's, or keyset pages of several articles'
+//! at once), adding (validated, with its event) and deleting (the comment's
+//! author only).
+
+use std::collections::HashMap;
 
 use basalt_platform::events::Event;
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::Blog;
+use super::connections::{Cursor, Page, PageRequest};
 use crate::error::BlogError;
 use crate::events::{COMMENT_ADDED, CommentAdded};
 use crate::model::Comment;
@@ -65,26 +69,97 @@ impl Blog {
         })
         .await?;
         self.events.wake();
-        let rows = store::comments(&self.db, Some(who), article).await?;
-        self.comments(rows.into_iter().filter(|c| c.id == id).collect())
+        self.comment_by_id(Some(who), id)
             .await?
-            .pop()
             .ok_or(BlogError::NotFound("comment"))
+    }
+
+    /// One comment by id with its author (for subscriptions). None if gone.
+    pub async fn comment_by_id(
+        &self,
+        viewer: Option<Uuid>,
+        id: i64,
+    ) -> Result<Option<Comment>, BlogError> {
+        let Some(row) = store::comment_by_id(&self.db, viewer, id).await? else {
+            return Ok(None);
+        };
+        Ok(self.comments(vec![row]).await?.pop())
+    }
+
+    /// The first `page.first` comments (oldest first, same order as REST) of EACH of these articles after
+    /// `page.after` (a comment cursor, or None), with their authors: a fixed number of statements whatever the
+    /// number of articles (one windowed query, one call for the authors, one for totals). Missing
+    /// articles map to an empty page. Batched from a DataLoader keyed by article id.
+    ///
+    /// Each page's `total_count` is all of that article's comments,
+    /// whatever `after` skips.
+    pub async fn comment_pages(
+        &self,
+        viewer: Option<Uuid>,
+        article_ids: &[Uuid],
+        page: &PageRequest,
+    ) -> Result<HashMap<Uuid, Page<Comment>>, BlogError> {
+        let after = page.comment_after()?.unwrap_or(i64::MIN);
+        let mut ids = article_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = store::comment_pages(&self.db, viewer, &ids, after, page.fetch()).await?;
+        let totals = store::comment_totals(&self.db, &ids).await?;
+        let mut by_article: HashMap<Uuid, Vec<Comment>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        for comment in self.comments(rows).await? {
+            by_article
+                .entry(comment.article_id)
+                .or_default()
+                .push(comment);
+        }
+        Ok(by_article
+            .into_iter()
+            .map(|(id, comments)| {
+                let total = totals.get(&id).copied().unwrap_or(0);
+                let page = Page::of(comments, page, total, |c| Cursor::Comment(c.id));
+                (id, page)
+            })
+            .collect())
     }
 
     /// Deletes comment `id` (as the client sent it) of the article behind
     /// `slug`: 404 unless it is one of that article's, 403 unless `who`
     /// wrote it.
     pub async fn delete_comment(&self, who: Uuid, slug: &str, id: &str) -> Result<(), BlogError> {
-        let id: i64 = id.parse().map_err(|_| BlogError::NotFound("comment"))?;
+        let id = comment_id(id)?;
         let article = self.article_id(slug).await?;
-        let author = store::comment_author(&self.db, article, id)
+        self.delete_own_comment(who, id, Some(article)).await
+    }
+
+    /// Deletes comment `id` (GraphQL `deleteComment(id: ID!)` names no article): 404 unless it exists, 403 unless
+    /// `who` wrote it; the same rule as `delete_comment`.
+    pub async fn delete_comment_by_id(&self, who: Uuid, id: &str) -> Result<(), BlogError> {
+        self.delete_own_comment(who, comment_id(id)?, None).await
+    }
+
+    /// The rule of both deletions: the comment must exist (on `on_article`,
+    /// when one is named), then be `who`'s.
+    async fn delete_own_comment(
+        &self,
+        who: Uuid,
+        id: i64,
+        on_article: Option<Uuid>,
+    ) -> Result<(), BlogError> {
+        let owner = store::comment_owner(&self.db, id)
             .await?
+            .filter(|c| on_article.is_none_or(|article| article == c.article_id))
             .ok_or(BlogError::NotFound("comment"))?;
-        if author != who {
+        if owner.author_id != who {
             return Err(BlogError::Forbidden);
         }
         store::delete_comment(&self.db, id).await?;
         Ok(())
     }
+}
+
+/// A comment id as a client sent it; one that is not a number names no
+/// comment (404).
+fn comment_id(id: &str) -> Result<i64, BlogError> {
+    id.parse().map_err(|_| BlogError::NotFound("comment"))
 }

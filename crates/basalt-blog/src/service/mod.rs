@@ -5,6 +5,7 @@
 //! - [`articles`]: lists, the feed, validation, slugs and their races,
 //!   ownership, favourites;
 //! - [`comments`]: comments and who may delete them;
+//! - [`connections`]: keyset pages of both, for the GraphQL API;
 //! - [`profiles`]: profiles and following;
 //! - [`users`]: RealWorld sign-up, sign-in and profile updates, through the
 //!   identity service (which owns the registration rate limit);
@@ -18,6 +19,7 @@
 
 pub mod articles;
 pub mod comments;
+pub mod connections;
 pub mod feeds;
 pub mod profiles;
 pub mod users;
@@ -146,6 +148,7 @@ impl Blog {
         Ok(rows
             .into_iter()
             .map(|r| Article {
+                id: r.id,
                 author: profile_of(authors.get(&r.author_id), r.following),
                 body_html: full.then(|| markdown_to_safe_html(&r.body)),
                 body: full.then_some(r.body),
@@ -178,6 +181,7 @@ impl Blog {
             .map(|r| Comment {
                 author: profile_of(authors.get(&r.author_id), r.following),
                 id: r.id,
+                article_id: r.article_id,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 body: r.body,

@@ -3,6 +3,7 @@
 mod articles;
 pub mod caching;
 mod feeds;
+mod pages;
 mod service;
 mod social;
 

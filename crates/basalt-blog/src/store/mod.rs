@@ -1,6 +1,8 @@
-//! The blog's SQL, each query written once for SQLite and PostgreSQL.
+//! The blog's SQL, each query written once for SQLite and PostgreSQL:
+//! articles, favourites and follows here; lists and their counts in
+//! [`lists`], comments in [`comments`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use basalt_platform::db::{Db, Tx, in_list, unique_violation};
 use basalt_platform::events::{Event, record_in};
@@ -51,272 +53,16 @@ macro_rules! article_columns {
     };
 }
 
-/// List filters.
-#[derive(Debug, Clone, Default)]
-pub struct ArticleFilter {
-    /// Only this author's.
-    pub author: Option<Uuid>,
-    /// Only with this tag.
-    pub tag: Option<String>,
-    /// Only favourited by this user.
-    pub favorited_by: Option<Uuid>,
-}
+mod comments;
+mod lists;
 
-/// The filter clause shared by the list and its count; `$2`…`$4` are the filters.
-macro_rules! list_where {
-    () => {
-        "WHERE ($2 IS NULL OR a.author_id = $2) \
-         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM blog_article_tags t WHERE t.article_id = a.id AND t.tag = $3)) \
-         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM blog_favorites fb WHERE fb.article_id = a.id AND fb.user_id = $4)) "
-    };
-}
-
-/// One page of articles (no bodies), newest first, with the viewer's flags.
-///
-/// Each single filter has its own statement, written so that an index gives
-/// both the rows and their order and the scan stops after `limit + offset`
-/// rows: `(author_id, id)`, `(tag, article_id)` and the favourites' primary
-/// key `(user_id, article_id)` (ids are UUID v7, so id order is creation
-/// order). A generic `($n IS NULL OR …)` statement makes the planner scan
-/// every article for a rare tag or author; only combined filters use it.
-///
-/// Returns a boxed future: the statements make a large future, and the
-/// handlers that await it would grow with it (tests poll the server on a
-/// test thread's 2 MiB stack, and debug builds keep large temporaries).
-pub fn list<'a>(
-    db: &'a Db,
-    viewer: Option<Uuid>,
-    filter: &'a ArticleFilter,
-    limit: i64,
-    offset: i64,
-) -> BoxFuture<'a, Result<Vec<ArticleRow>, sqlx::Error>> {
-    Box::pin(list_unboxed(db, viewer, filter, limit, offset))
-}
-
-async fn list_unboxed(
-    db: &Db,
-    viewer: Option<Uuid>,
-    filter: &ArticleFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    // Every single-filter statement takes the same parameters: the viewer,
-    // a UUID key ($2) and a text key ($3), the unused one NULL.
-    let single: Option<(&'static str, Option<Uuid>, Option<&str>)> = match filter {
-        ArticleFilter {
-            author: None,
-            tag: None,
-            favorited_by: None,
-        } => Some((
-            concat!(
-                "SELECT ",
-                article_columns!("'' AS body"),
-                " FROM blog_articles a WHERE $2 IS NULL AND $3 IS NULL ORDER BY a.id DESC LIMIT $4 OFFSET $5"
-            ),
-            None,
-            None,
-        )),
-        ArticleFilter {
-            author: Some(author),
-            tag: None,
-            favorited_by: None,
-        } => Some((
-            concat!(
-                "SELECT ",
-                article_columns!("'' AS body"),
-                " FROM blog_articles a WHERE a.author_id = $2 AND $3 IS NULL \
-                 ORDER BY a.author_id DESC, a.id DESC LIMIT $4 OFFSET $5"
-            ),
-            Some(*author),
-            None,
-        )),
-        ArticleFilter {
-            author: None,
-            tag: Some(tag),
-            favorited_by: None,
-        } => Some((
-            concat!(
-                "SELECT ",
-                article_columns!("'' AS body"),
-                " FROM blog_article_tags t JOIN blog_articles a ON a.id = t.article_id \
-                 WHERE t.tag = $3 AND $2 IS NULL ORDER BY t.tag DESC, t.article_id DESC LIMIT $4 OFFSET $5"
-            ),
-            None,
-            Some(tag.as_str()),
-        )),
-        ArticleFilter {
-            author: None,
-            tag: None,
-            favorited_by: Some(user),
-        } => Some((
-            concat!(
-                "SELECT ",
-                article_columns!("'' AS body"),
-                " FROM blog_favorites fb JOIN blog_articles a ON a.id = fb.article_id \
-                 WHERE fb.user_id = $2 AND $3 IS NULL ORDER BY fb.user_id DESC, fb.article_id DESC LIMIT $4 OFFSET $5"
-            ),
-            Some(*user),
-            None,
-        )),
-        _ => None,
-    };
-    if let Some((sql, uuid_key, text_key)) = single {
-        return with_conn!(db, |conn| {
-            sqlx::query_as::<_, ArticleRow>(sql)
-                .bind(viewer)
-                .bind(uuid_key)
-                .bind(text_key)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(conn)
-                .await
-        });
-    }
-    with_conn!(db, |conn| {
-        sqlx::query_as::<_, ArticleRow>(concat!(
-            "SELECT ",
-            article_columns!("'' AS body"),
-            " FROM blog_articles a ",
-            list_where!(),
-            "ORDER BY a.id DESC LIMIT $5 OFFSET $6"
-        ))
-        .bind(viewer)
-        .bind(filter.author)
-        .bind(&filter.tag)
-        .bind(filter.favorited_by)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(conn)
-        .await
-    })
-}
-
-/// How many articles match `filter` (RealWorld's `articlesCount`): an
-/// index-only count for a single filter, the generic form for combinations.
-/// Boxed, like [`list`].
-pub fn count<'a>(db: &'a Db, filter: &'a ArticleFilter) -> BoxFuture<'a, Result<i64, sqlx::Error>> {
-    Box::pin(count_unboxed(db, filter))
-}
-
-async fn count_unboxed(db: &Db, filter: &ArticleFilter) -> Result<i64, sqlx::Error> {
-    let single: Option<(&'static str, Option<Uuid>, Option<&str>)> = match filter {
-        ArticleFilter {
-            author: None,
-            tag: None,
-            favorited_by: None,
-        } => Some((
-            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles WHERE $1 IS NULL AND $2 IS NULL",
-            None,
-            None,
-        )),
-        ArticleFilter {
-            author: Some(author),
-            tag: None,
-            favorited_by: None,
-        } => Some((
-            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles WHERE author_id = $1 AND $2 IS NULL",
-            Some(*author),
-            None,
-        )),
-        ArticleFilter {
-            author: None,
-            tag: Some(tag),
-            favorited_by: None,
-        } => Some((
-            "SELECT CAST(count(*) AS BIGINT) FROM blog_article_tags WHERE tag = $2 AND $1 IS NULL",
-            None,
-            Some(tag.as_str()),
-        )),
-        ArticleFilter {
-            author: None,
-            tag: None,
-            favorited_by: Some(user),
-        } => Some((
-            "SELECT CAST(count(*) AS BIGINT) FROM blog_favorites WHERE user_id = $1 AND $2 IS NULL",
-            Some(*user),
-            None,
-        )),
-        _ => None,
-    };
-    if let Some((sql, uuid_key, text_key)) = single {
-        return with_conn!(db, |conn| {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(uuid_key)
-                .bind(text_key)
-                .fetch_one(conn)
-                .await
-        });
-    }
-    with_conn!(db, |conn| {
-        // `$1` (the viewer) is unused here but bound, so the filter clause keeps its numbers.
-        sqlx::query_scalar(concat!(
-            "SELECT CAST(count(*) AS BIGINT) FROM blog_articles a ",
-            list_where!()
-        ))
-        .bind(None::<Uuid>)
-        .bind(filter.author)
-        .bind(&filter.tag)
-        .bind(filter.favorited_by)
-        .fetch_one(conn)
-        .await
-    })
-}
-
-/// The newest articles with their bodies, for the XML feeds.
-pub async fn newest_with_bodies(
-    db: &Db,
-    filter: &ArticleFilter,
-    limit: i64,
-) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    with_conn!(db, |conn| {
-        sqlx::query_as::<_, ArticleRow>(concat!(
-            "SELECT ",
-            article_columns!("a.body"),
-            " FROM blog_articles a ",
-            list_where!(),
-            "ORDER BY a.id DESC LIMIT $5"
-        ))
-        .bind(None::<Uuid>)
-        .bind(filter.author)
-        .bind(&filter.tag)
-        .bind(filter.favorited_by)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-    })
-}
-
-/// Articles by authors `viewer` follows, newest first, and their total.
-pub async fn feed(
-    db: &Db,
-    viewer: Uuid,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<ArticleRow>, i64), sqlx::Error> {
-    let rows = with_conn!(db, |conn| {
-        sqlx::query_as::<_, ArticleRow>(concat!(
-            "SELECT ",
-            article_columns!("'' AS body"),
-            " FROM blog_articles a WHERE a.author_id IN (SELECT followee_id FROM blog_follows WHERE follower_id = $1) ",
-            "ORDER BY a.id DESC LIMIT $2 OFFSET $3"
-        ))
-        .bind(viewer)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(conn)
-        .await
-    })?;
-    let total: i64 = with_conn!(db, |conn| {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM blog_articles a WHERE a.author_id IN \
-             (SELECT followee_id FROM blog_follows WHERE follower_id = $1)",
-        )
-        .bind(viewer)
-        .fetch_one(conn)
-        .await
-    })?;
-    Ok((rows, total))
-}
+pub use comments::{
+    CommentRow, add_comment, comment_by_id, comment_owner, comment_pages, comment_totals, comments,
+    delete_comment,
+};
+pub use lists::{
+    ArticleFilter, count, feed, feed_after, feed_count, list, list_after, newest_with_bodies,
+};
 
 /// One article by slug, with its body.
 pub async fn by_slug(
@@ -334,6 +80,52 @@ pub async fn by_slug(
         .bind(slug)
         .fetch_optional(conn)
         .await
+    })
+}
+
+/// One article by id, with its body.
+pub async fn by_id(
+    db: &Db,
+    viewer: Option<Uuid>,
+    id: Uuid,
+) -> Result<Option<ArticleRow>, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query_as::<_, ArticleRow>(concat!(
+            "SELECT ",
+            article_columns!("a.body"),
+            " FROM blog_articles a WHERE a.id = $2"
+        ))
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+    })
+}
+
+/// The Markdown bodies of those of `ids` that exist, in one statement (a
+/// primary-key lookup per id). Boxed, like [`list`].
+pub fn bodies<'a>(
+    db: &'a Db,
+    ids: &'a [Uuid],
+) -> BoxFuture<'a, Result<HashMap<Uuid, String>, sqlx::Error>> {
+    Box::pin(async move {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = in_list::padded(ids);
+        let sql = in_list::expand(
+            "SELECT id, body FROM blog_articles WHERE id IN ({list})",
+            1,
+            &[ids.len()],
+        );
+        let rows: Vec<(Uuid, String)> = with_conn!(db, |conn| {
+            let mut query = sqlx::query_as(sql);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await
+        })?;
+        Ok(rows.into_iter().collect())
     })
 }
 
@@ -655,91 +447,4 @@ pub async fn tags(db: &Db) -> Result<Vec<String>, sqlx::Error> {
             .fetch_all(conn)
             .await
     })
-}
-
-/// A comment with the viewer's `following` flag for its author.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CommentRow {
-    /// Id.
-    pub id: i64,
-    /// Author.
-    pub author_id: Uuid,
-    /// Text.
-    pub body: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last update.
-    pub updated_at: DateTime<Utc>,
-    /// Whether the viewer follows the author.
-    pub following: bool,
-}
-
-/// An article's comments, oldest first.
-pub async fn comments(
-    db: &Db,
-    viewer: Option<Uuid>,
-    article: Uuid,
-) -> Result<Vec<CommentRow>, sqlx::Error> {
-    with_conn!(db, |conn| {
-        sqlx::query_as::<_, CommentRow>(
-            "SELECT c.id, c.author_id, c.body, c.created_at, c.updated_at, \
-             EXISTS (SELECT 1 FROM blog_follows w WHERE w.followee_id = c.author_id AND w.follower_id = $1) AS following \
-             FROM blog_comments c WHERE c.article_id = $2 ORDER BY c.id",
-        )
-        .bind(viewer)
-        .bind(article)
-        .fetch_all(conn)
-        .await
-    })
-}
-
-/// Adds a comment and records the event `event_for` makes of its id, in one
-/// transaction; returns the id.
-pub async fn add_comment(
-    db: &Db,
-    article: Uuid,
-    author: Uuid,
-    body: &str,
-    now: DateTime<Utc>,
-    event_for: impl FnOnce(i64) -> Event,
-) -> Result<i64, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let id: i64 = with_tx!(&mut tx, |conn| {
-        sqlx::query_scalar(
-            "INSERT INTO blog_comments (article_id, author_id, body, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(article)
-        .bind(author)
-        .bind(body)
-        .bind(now)
-        .fetch_one(conn)
-        .await
-    })?;
-    record_in(&mut tx, &event_for(id)).await?;
-    tx.commit().await?;
-    Ok(id)
-}
-
-/// A comment's author, if the comment exists on that article.
-pub async fn comment_author(db: &Db, article: Uuid, id: i64) -> Result<Option<Uuid>, sqlx::Error> {
-    with_conn!(db, |conn| {
-        sqlx::query_scalar("SELECT author_id FROM blog_comments WHERE id = $1 AND article_id = $2")
-            .bind(id)
-            .bind(article)
-            .fetch_optional(conn)
-            .await
-    })
-}
-
-/// Deletes a comment.
-pub async fn delete_comment(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    with_conn!(db, |conn| {
-        sqlx::query("DELETE FROM blog_comments WHERE id = $1")
-            .bind(id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }
