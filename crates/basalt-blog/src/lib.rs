@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod feeds;
+pub mod graphql;
 pub mod model;
 pub mod pages;
 pub mod render;

@@ -62,6 +62,19 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+    /// The GraphQL API.
+    Graphql {
+        /// What to do.
+        #[command(subcommand)]
+        action: GraphqlAction,
+    },
+}
+
+/// `basalt graphql` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum GraphqlAction {
+    /// Print the schema served at /graphql, in GraphQL SDL.
+    Schema,
 }
 
 /// `basalt user` sub-commands.
@@ -170,6 +183,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             action: KeysAction::Rotate,
         } => block_on(rotate_keys(config)),
+        Command::Graphql {
+            action: GraphqlAction::Schema,
+        } => {
+            print!("{}", crate::graphql::sdl());
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! compiled into this build. Integration tests start the same assembly.
 
 pub mod cli;
+pub mod graphql;
 
 use basalt_platform::Module;
 
@@ -11,5 +12,6 @@ pub fn modules() -> Vec<Box<dyn Module>> {
     vec![
         Box::new(basalt_identity::IdentityModule),
         Box::new(basalt_blog::BlogModule),
+        Box::new(graphql::GraphQlModule),
     ]
 }

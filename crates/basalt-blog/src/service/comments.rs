@@ -20,7 +20,7 @@ pub const MAX_COMMENT_CHARS: usize = 20_000;
 
 impl Blog {
     /// The id of the article behind `slug`, or 404.
-    async fn article_id(&self, slug: &str) -> Result<Uuid, BlogError> {
+    pub(crate) async fn article_id(&self, slug: &str) -> Result<Uuid, BlogError> {
         Ok(store::by_slug(&self.db, None, slug)
             .await?
             .ok_or(BlogError::NotFound("article"))?

@@ -9,6 +9,8 @@
 //! - [`profiles`]: profiles and following;
 //! - [`users`]: RealWorld sign-up, sign-in and profile updates, through the
 //!   identity service (which owns the registration rate limit);
+//! - [`live`]: articles and comments as they are published, for
+//!   subscriptions;
 //! - [`feeds`]: the Atom and RSS feeds' entries; tags ([`Blog::tags`]) are
 //!   below.
 //!
@@ -21,6 +23,7 @@ pub mod articles;
 pub mod comments;
 pub mod connections;
 pub mod feeds;
+pub mod live;
 pub mod profiles;
 pub mod users;
 
@@ -135,6 +138,18 @@ impl Blog {
             })
         })
         .await
+    }
+
+    /// Every tag in use, alphabetically (from the same cached document as
+    /// [`Blog::tags`]).
+    pub async fn tag_names(&self) -> Result<Vec<String>, BlogError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            tags: Vec<String>,
+        }
+        let tags: Tags = serde_json::from_slice(&self.tags().await?)
+            .map_err(|e| BlogError::Internal(e.into()))?;
+        Ok(tags.tags)
     }
 
     /// Articles with their authors; `full` adds the body and its HTML.

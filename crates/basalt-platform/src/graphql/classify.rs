@@ -69,7 +69,19 @@ fn has_code(error: &ServerError) -> bool {
 /// The messages of async-graphql's own limit checks.
 fn is_limit(error: &ServerError) -> bool {
     let m = error.message.as_str();
-    m.contains("nested too deep") || m.contains("too complex") || m.contains("directives")
+    m.contains("nested too deep")
+        || m.contains("too complex")
+        || m.contains("directives")
+        || m.contains("recursion limit")
+}
+
+/// The code of a query that failed to parse: over a limit, or malformed.
+pub fn parse_failure_code(error: &ServerError) -> &'static str {
+    if is_limit(error) {
+        TOO_COMPLEX
+    } else {
+        PARSE_FAILED
+    }
 }
 
 /// Gives an uncoded error from a resolver the `INTERNAL` code, logging it.
@@ -109,11 +121,7 @@ impl Extension for Classify {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut error| {
             if !has_code(&error) {
-                let code = if is_limit(&error) {
-                    TOO_COMPLEX
-                } else {
-                    PARSE_FAILED
-                };
+                let code = parse_failure_code(&error);
                 set_code(&mut error, code);
             }
             error

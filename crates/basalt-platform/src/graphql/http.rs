@@ -20,7 +20,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::classify::{PARSE_FAILED, request_error};
+use super::classify::{parse_failure_code, request_error};
 use super::persisted::PersistedQueries;
 use super::{Access, Prepare};
 use crate::error::Failure;
@@ -96,8 +96,7 @@ pub(super) async fn get<E: Executor + Clone>(
         };
         return super::ws::upgrade(upgrade, parts).await;
     }
-    let request = match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or(""))
-    {
+    let request = match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or("")) {
         Ok(request) => request,
         Err(error) => {
             return refusal(
@@ -119,10 +118,10 @@ async fn run<E: Executor>(
     mut request: Request,
     over_get: bool,
 ) -> Response {
-    if let Some(persisted) = &endpoint.persisted {
-        if let Err(error) = persisted.resolve(&mut request).await {
-            return refusal(&parts.headers, StatusCode::OK, error);
-        }
+    if let Some(persisted) = &endpoint.persisted
+        && let Err(error) = persisted.resolve(&mut request).await
+    {
+        return refusal(&parts.headers, StatusCode::OK, error);
     }
     if request.query.len() > endpoint.max_query_bytes {
         // The limits extension words the refusal; nothing is parsed here.
@@ -132,10 +131,11 @@ async fn run<E: Executor>(
     let operation = match request.parsed_query() {
         Ok(document) => operation_type(document, name.as_deref()),
         Err(mut error) => {
+            let code = parse_failure_code(&error);
             error
                 .extensions
                 .get_or_insert_with(Default::default)
-                .set("code", PARSE_FAILED);
+                .set("code", code);
             return refusal(&parts.headers, StatusCode::BAD_REQUEST, error);
         }
     };
@@ -213,10 +213,10 @@ fn refused_by(headers: &HeaderMap, failure: Failure) -> Response {
     let retry_after = failure.retry_after_secs();
     let error = async_graphql::Error::from(failure).into_server_error(Default::default());
     let mut response = refusal(headers, status, error);
-    if let Some(secs) = retry_after {
-        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+    if let Some(secs) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }

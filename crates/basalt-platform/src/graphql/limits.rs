@@ -78,8 +78,7 @@ fn aliases_in(set: &SelectionSet) -> usize {
         .iter()
         .map(|selection| match &selection.node {
             Selection::Field(field) => {
-                usize::from(field.node.alias.is_some())
-                    + aliases_in(&field.node.selection_set.node)
+                usize::from(field.node.alias.is_some()) + aliases_in(&field.node.selection_set.node)
             }
             Selection::InlineFragment(fragment) => aliases_in(&fragment.node.selection_set.node),
             Selection::FragmentSpread(_) => 0,

@@ -99,16 +99,24 @@ async fn openapi_document_matches_the_snapshot() {
     let served: Value = app.get("/openapi.json").await.json().await.expect("json");
     let mut text = serde_json::to_string_pretty(&served).expect("serialises");
     text.push('\n');
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/openapi.json");
+    snapshot("openapi.json", &text);
+}
+
+/// Compares `text` with the checked-in `tests/it/snapshots/<name>`, or
+/// rewrites the file when `UPDATE_SNAPSHOTS=1`.
+pub fn snapshot(name: &str, text: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(name);
     if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
         std::fs::create_dir_all(file.parent().expect("folder")).expect("create folder");
-        std::fs::write(&file, &text).expect("write snapshot");
+        std::fs::write(&file, text).expect("write snapshot");
         return;
     }
-    let how = "if the change is intended, rewrite it with \
-               `UPDATE_SNAPSHOTS=1 cargo test -p basalt --test it openapi_document_matches_the_snapshot` \
-               and commit the file";
+    let how = format!(
+        "if the change is intended, rewrite it with \
+         `UPDATE_SNAPSHOTS=1 cargo test -p basalt --test it snapshot` and commit {name}"
+    );
     let saved = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}; {how}", file.display()));
     if saved != text {
@@ -119,7 +127,7 @@ async fn openapi_document_matches_the_snapshot() {
             .unwrap_or_else(|| saved.lines().count().min(text.lines().count()))
             + 1;
         panic!(
-            "the served /openapi.json differs from {} from line {line}:\n  saved:  {}\n  served: {}\n{how}",
+            "{name} differs from {} from line {line}:\n  saved:  {}\n  now:    {}\n{how}",
             file.display(),
             saved.lines().nth(line - 1).unwrap_or("<end>"),
             text.lines().nth(line - 1).unwrap_or("<end>"),

@@ -9,6 +9,7 @@ mod docs;
 mod events;
 mod events_live;
 mod fixture;
+mod graphql;
 mod health;
 mod http_stack;
 mod identity;

@@ -1,0 +1,120 @@
+//! The GraphQL schema of this build: every module's part, merged, and the
+//! module that serves it at `/graphql` (see `basalt_platform::graphql`).
+//!
+//! async-graphql composes types at compile time, so the parts are listed
+//! here, beside [`crate::modules`]: a module that brings GraphQL types adds
+//! its query, mutation and subscription parts to the three lists below, and
+//! its per-request data to [`BasaltPrepare`].
+
+use std::sync::Arc;
+
+use async_graphql::{Data, MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use axum::http::request::Parts;
+use basalt_platform::config::{Config, ConfigError};
+use basalt_platform::error::Failure;
+use basalt_platform::graphql::{self as endpoint, Access, GraphQlConfig, Prepare};
+use basalt_platform::module::Wiring;
+use basalt_platform::{Module, Platform};
+use futures_util::future::BoxFuture;
+
+/// Every module's queries.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    basalt_identity::graphql::IdentityQuery,
+    basalt_blog::graphql::BlogQuery,
+);
+
+/// Every module's mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(basalt_blog::graphql::BlogMutation);
+
+/// Every module's subscriptions.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(basalt_blog::graphql::BlogSubscription);
+
+/// The schema served at `/graphql`.
+pub type BasaltSchema = Schema<Query, Mutation, Subscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+}
+
+/// The schema's SDL (`basalt graphql schema`), as served.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// The credentials and per-request data of every module's part.
+struct BasaltPrepare;
+
+impl Prepare for BasaltPrepare {
+    fn prepare<'a>(
+        &'a self,
+        parts: &'a Parts,
+        access: Access,
+        data: &'a mut Data,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            basalt_identity::graphql::prepare(parts, access, data).await?;
+            basalt_blog::graphql::prepare(parts, data)?;
+            Ok(())
+        })
+    }
+}
+
+const SECTION: &str = "graphql";
+
+fn graphql_config(config: &Config) -> Result<GraphQlConfig, ConfigError> {
+    let section: GraphQlConfig = config.section(SECTION)?;
+    section.check().map_err(|(key, problem)| ConfigError {
+        key: format!("{SECTION}.{key}"),
+        problem: problem.into(),
+    })?;
+    Ok(section)
+}
+
+/// Serves the merged schema: `/graphql` and `/graphiql`, with the
+/// `[graphql]` section's limits.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GraphQlModule;
+
+impl Module for GraphQlModule {
+    fn name(&self) -> &'static str {
+        SECTION
+    }
+
+    fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
+        let section = graphql_config(config)?;
+        toml::Value::try_from(&section)
+            .map(Some)
+            .map_err(|e| ConfigError {
+                key: SECTION.into(),
+                problem: e.to_string(),
+            })
+    }
+
+    fn wire<'a>(
+        &'a self,
+        platform: &'a Platform,
+        wiring: &'a mut Wiring,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let config = graphql_config(&platform.config)?;
+            let schema: BasaltSchema = endpoint::configure(builder(), &config)
+                .data(platform.events.clone())
+                .finish();
+            wiring.raw_routes(endpoint::router(
+                schema,
+                Arc::new(BasaltPrepare),
+                &config,
+                platform.cache.clone(),
+                platform.supervisor.token(),
+            ));
+            Ok(())
+        })
+    }
+}
