@@ -37,8 +37,8 @@ async fn the_order_of_the_module_list_does_not_matter() {
     reversed.reverse();
     assert_eq!(
         reversed.iter().map(|m| m.name()).collect::<Vec<_>>(),
-        ["test-notes", "blog", "identity"],
-        "the blog comes before the identity module whose service it uses"
+        ["test-notes", "graphql", "blog", "identity"],
+        "GraphQL comes before the modules whose services it serves, the blog before identity"
     );
     let backwards = app_with(reversed).spawn().await;
     let forwards = app_with(basalt::modules())
@@ -56,6 +56,15 @@ async fn the_order_of_the_module_list_does_not_matter() {
             .await;
         let page: Value = app.get("/api/articles").await.json().await.expect("json");
         assert_eq!(page["articlesCount"], 1, "{page}");
+        let graphql = crate::graphql::data(
+            app,
+            Some(&writer.token),
+            "{ viewer { username } articles { totalCount } }",
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(graphql["articles"]["totalCount"], 1, "{graphql}");
+        assert_eq!(graphql["viewer"]["username"], writer.username.as_str());
         assert_eq!(
             page["articles"][0]["author"]["username"], writer.username,
             "{page}"
