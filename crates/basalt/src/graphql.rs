@@ -107,12 +107,14 @@ impl Module for GraphQlModule {
             let schema: BasaltSchema = endpoint::configure(builder(), &config)
                 .data(platform.events.clone())
                 .finish();
+            let metrics = endpoint::metrics::GraphQlMetrics::registered(wiring.metrics());
             wiring.raw_routes(endpoint::router(
                 schema,
                 Arc::new(BasaltPrepare),
                 &config,
                 platform.cache.clone(),
                 platform.supervisor.token(),
+                metrics,
             ));
             Ok(())
         })

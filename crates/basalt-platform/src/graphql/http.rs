@@ -35,6 +35,7 @@ pub(super) struct Endpoint<E> {
     pub(super) persisted: Option<PersistedQueries>,
     pub(super) max_query_bytes: usize,
     pub(super) stop: tokio_util::sync::CancellationToken,
+    pub(super) metrics: super::metrics::GraphQlMetrics,
 }
 
 /// `POST /graphql` with an `application/json` body.
@@ -112,20 +113,47 @@ pub(super) async fn get<E: Executor + Clone>(
     run(&endpoint, &parts, request, true).await
 }
 
+/// Runs one request and counts it.
 async fn run<E: Executor>(
+    endpoint: &Endpoint<E>,
+    parts: &Parts,
+    request: Request,
+    over_get: bool,
+) -> Response {
+    let (operation, outcome, response) = execute(endpoint, parts, request, over_get).await;
+    endpoint.metrics.count(operation, outcome);
+    response
+}
+
+fn operation_label(operation: Option<OperationType>) -> &'static str {
+    match operation {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    }
+}
+
+/// The operation's type and outcome (see [`super::metrics`]), and the answer.
+async fn execute<E: Executor>(
     endpoint: &Endpoint<E>,
     parts: &Parts,
     mut request: Request,
     over_get: bool,
-) -> Response {
+) -> (&'static str, &'static str, Response) {
     if let Some(persisted) = &endpoint.persisted
         && let Err(error) = persisted.resolve(&mut request).await
     {
-        return refusal(&parts.headers, StatusCode::OK, error);
+        return (
+            "unknown",
+            "refused",
+            refusal(&parts.headers, StatusCode::OK, error),
+        );
     }
     if request.query.len() > endpoint.max_query_bytes {
         // The limits extension words the refusal; nothing is parsed here.
-        return render(&parts.headers, endpoint.executor.execute(request).await);
+        let response = endpoint.executor.execute(request).await;
+        return ("unknown", "refused", render(&parts.headers, response));
     }
     let name = request.operation_name.clone();
     let operation = match request.parsed_query() {
@@ -136,13 +164,18 @@ async fn run<E: Executor>(
                 .extensions
                 .get_or_insert_with(Default::default)
                 .set("code", code);
-            return refusal(&parts.headers, StatusCode::BAD_REQUEST, error);
+            return (
+                "unknown",
+                "refused",
+                refusal(&parts.headers, StatusCode::BAD_REQUEST, error),
+            );
         }
     };
+    let label = operation_label(operation);
     let access = match operation {
         Some(OperationType::Mutation) => Access::Write,
         Some(OperationType::Subscription) => {
-            return refusal(
+            let response = refusal(
                 &parts.headers,
                 StatusCode::BAD_REQUEST,
                 request_error(
@@ -151,6 +184,7 @@ async fn run<E: Executor>(
                     "BAD_REQUEST",
                 ),
             );
+            return (label, "refused", response);
         }
         // An unknown operation name is the executor's to report.
         Some(OperationType::Query) | None => Access::Read,
@@ -164,16 +198,22 @@ async fn run<E: Executor>(
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return (label, "refused", response);
     }
     if let Err(failure) = endpoint
         .prepare
         .prepare(parts, access, &mut request.data)
         .await
     {
-        return refused_by(&parts.headers, failure);
+        return (label, "refused", refused_by(&parts.headers, failure));
     }
-    render(&parts.headers, endpoint.executor.execute(request).await)
+    let response = endpoint.executor.execute(request).await;
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    (label, outcome, render(&parts.headers, response))
 }
 
 /// The operation `name` selects (the only one when `name` is `None`).

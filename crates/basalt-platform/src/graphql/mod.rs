@@ -27,6 +27,7 @@ mod config;
 pub mod graphiql;
 mod http;
 pub mod limits;
+pub mod metrics;
 pub mod persisted;
 pub mod scalars;
 pub mod ws;
@@ -109,13 +110,14 @@ where
 /// The routes: `/graphql` (POST, GET and the WebSocket upgrade) and
 /// `/graphiql`. Persisted queries are kept in `cache`, shared by every node
 /// when it is the Redis one; subscriptions end when `stop` is cancelled (the
-/// supervisor's signal).
+/// supervisor's signal); operations are counted in `metrics`.
 pub fn router<E>(
     executor: E,
     prepare: Arc<dyn Prepare>,
     config: &GraphQlConfig,
     cache: Arc<dyn Cache>,
     stop: tokio_util::sync::CancellationToken,
+    metrics: metrics::GraphQlMetrics,
 ) -> Router
 where
     E: Executor + Clone,
@@ -128,6 +130,7 @@ where
             .then(|| persisted::PersistedQueries::new(cache)),
         max_query_bytes: config.max_query_bytes,
         stop,
+        metrics,
     });
     Router::new()
         .route(

@@ -293,3 +293,28 @@ async fn graphiql_is_served_with_its_own_assets_only() {
 fn the_sdl_matches_its_snapshot() {
     crate::docs::snapshot("schema.graphql", &basalt::graphql::sdl());
 }
+
+#[tokio::test]
+async fn operations_are_counted_by_type_and_outcome() {
+    let app = blog_app().await;
+    data(&app, None, "{ tags }", json!({})).await;
+    post(
+        &app,
+        None,
+        "mutation { deleteArticle(slug: \"x\") }",
+        json!({}),
+    )
+    .await;
+    post(&app, None, "{ tags", json!({})).await;
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    for (operation, outcome) in [
+        ("query", "ok"),
+        ("mutation", "error"),
+        ("unknown", "refused"),
+    ] {
+        let line = format!(
+            "basalt_graphql_operations_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
+}
