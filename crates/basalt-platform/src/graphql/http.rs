@@ -20,7 +20,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::classify::{parse_failure_code, request_error};
+use super::classify::{
+    PARSE_FAILED, TOO_COMPLEX, VALIDATION_FAILED, parse_failure_code, request_error,
+};
 use super::persisted::PersistedQueries;
 use super::{Access, Prepare};
 use crate::error::Failure;
@@ -261,6 +263,24 @@ fn refused_by(headers: &HeaderMap, failure: Failure) -> Response {
     response
 }
 
+/// Whether the request was refused before any resolver ran: no data, and
+/// only errors of parsing, validation or limits.
+fn failed_before_running(response: &GqlResponse) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| {
+            error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .is_some_and(|code| {
+                    [PARSE_FAILED, VALIDATION_FAILED, TOO_COMPLEX]
+                        .iter()
+                        .any(|c| *code == async_graphql::Value::from(*c))
+                })
+        })
+}
+
 /// A response for a request that did not run.
 fn refusal(headers: &HeaderMap, status: StatusCode, error: ServerError) -> Response {
     let mut response = render(headers, GqlResponse::from_errors(vec![error]));
@@ -270,7 +290,7 @@ fn refusal(headers: &HeaderMap, status: StatusCode, error: ServerError) -> Respo
 
 fn render(headers: &HeaderMap, response: GqlResponse) -> Response {
     let graphql_response = wants_graphql_response(headers);
-    let status = if graphql_response && response.data == async_graphql::Value::Null {
+    let status = if graphql_response && failed_before_running(&response) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

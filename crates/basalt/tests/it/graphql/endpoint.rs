@@ -318,3 +318,28 @@ async fn operations_are_counted_by_type_and_outcome() {
         assert!(metrics.contains(&line), "{line} not in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn graphql_response_json_is_400_only_for_requests_that_did_not_run() {
+    let app = blog_app().await;
+    let ask = |query: &'static str| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let r = ask("{ noSuchField }").await.expect("answered");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+    // It ran: a resolver's error is in the answer, with 200.
+    let r = ask("mutation { deleteArticle(slug: \"x\") }")
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+}
