@@ -35,6 +35,7 @@ pub(super) struct Endpoint<E> {
     pub(super) executor: E,
     pub(super) prepare: Arc<dyn Prepare>,
     pub(super) persisted: Option<PersistedQueries>,
+    pub(super) limits: super::limits::Limits,
     pub(super) max_query_bytes: usize,
     pub(super) stop: tokio_util::sync::CancellationToken,
     pub(super) metrics: super::metrics::GraphQlMetrics,
@@ -152,10 +153,12 @@ async fn execute<E: Executor>(
             refusal(&parts.headers, StatusCode::OK, error),
         );
     }
-    if request.query.len() > endpoint.max_query_bytes {
-        // The limits extension words the refusal; nothing is parsed here.
-        let response = endpoint.executor.execute(request).await;
-        return ("unknown", "refused", render(&parts.headers, response));
+    if let Err(error) = endpoint.limits.check_size(&request.query) {
+        return (
+            "unknown",
+            "refused",
+            refusal(&parts.headers, StatusCode::BAD_REQUEST, error),
+        );
     }
     let name = request.operation_name.clone();
     let operation = match request.parsed_query() {

@@ -128,6 +128,7 @@ where
         persisted: config
             .persisted_queries
             .then(|| persisted::PersistedQueries::new(cache)),
+        limits: limits::Limits::from(config),
         max_query_bytes: config.max_query_bytes,
         stop,
         metrics,
