@@ -9,7 +9,8 @@ pub struct GraphQlConfig {
     /// Whether the schema answers introspection (`__schema`, `__type`);
     /// `false` hides it from clients (GraphiQL then cannot help).
     pub introspection: bool,
-    /// Deepest selection nesting a query may have.
+    /// Deepest selection nesting a query may have (the standard
+    /// introspection query of graphql-js, GraphiQL and gql is 15 deep).
     pub max_depth: usize,
     /// Highest complexity a query may have: every field counts 1, and a
     /// connection multiplies what it selects by its `first`.
@@ -27,7 +28,7 @@ impl Default for GraphQlConfig {
     fn default() -> Self {
         Self {
             introspection: true,
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 20_000,
             max_aliases: 30,
             max_query_bytes: 16 * 1024,
