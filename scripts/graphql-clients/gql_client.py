@@ -343,3 +343,5 @@ if __name__ == "__main__":
         asyncio.run(asyncio.wait_for(main(sys.argv[1].rstrip("/"), docs), 180))
     except Failed as failure:
         sys.exit(f"gql_client.py: FAILED: {failure}")
+    except TransportQueryError as error:  # an answer with errors where data was due
+        sys.exit(f"gql_client.py: FAILED: the server answered errors: {error}")
