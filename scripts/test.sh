@@ -6,8 +6,9 @@
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and every test twice:
 #      on the embedded stack (SQLite, in-process cache, rate limits and event
 #      bus), then on the distributed one (PostgreSQL, Redis, RabbitMQ);
-#   4. runs the official RealWorld API collection (newman) and schemathesis
-#      (scripts/schemathesis.sh) against the real binary, on both stacks;
+#   4. runs the official RealWorld API collection (newman), schemathesis
+#      (scripts/schemathesis.sh) and third-party GraphQL clients
+#      (scripts/graphql-clients.sh) against the real binary, on both stacks;
 #   5. runs the cluster proof, scripts/cluster-test.sh (three nodes behind
 #      the shipped nginx configuration, with servers of its own);
 #   6. stops and removes the servers, whatever happened.
@@ -191,6 +192,13 @@ ST_DB="basalt_schemathesis_$$"
 BASALT_BIN="$BASALT_BIN" bash scripts/schemathesis.sh SQLite ""
 BASALT_BIN="$BASALT_BIN" bash scripts/schemathesis.sh "PostgreSQL, Redis and RabbitMQ" \
     "postgres://postgres@127.0.0.1:$PG_PORT/$ST_DB" "$REDIS_URL" "$AMQP_URL"
+
+# --- third-party GraphQL clients: graphql-js and gql against the real binary --
+GC_DB="basalt_graphql_clients_$$"
+"$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $GC_DB" >/dev/null
+BASALT_BIN="$BASALT_BIN" bash scripts/graphql-clients.sh SQLite ""
+BASALT_BIN="$BASALT_BIN" bash scripts/graphql-clients.sh "PostgreSQL, Redis and RabbitMQ" \
+    "postgres://postgres@127.0.0.1:$PG_PORT/$GC_DB" "$REDIS_URL" "$AMQP_URL"
 
 # --- the cluster proof: three nodes behind the shipped nginx configuration ----
 log "cluster test (three nodes behind nginx, PostgreSQL, Redis, RabbitMQ)"
