@@ -79,6 +79,12 @@ token=$(curl -sf -H 'Content-Type: application/json' \
 #   identity `User` schema, with the same property names, requires email).
 #   It does not happen with the operation tested alone: a schemathesis
 #   fault, not the server's. Every other check still runs on it.
+# - negative_data_rejection on POST /api/articles, for the same fault: the
+#   coverage phase once sent `{"article": {…valid…}, "title": ""}` and
+#   reported "title: String smaller than minLength" when the article was
+#   created (the empty title is outside the article, where the wrapper
+#   allows any extra member; the article's own title was valid). Invalid
+#   articles are refused with 422, as the blog's tests show.
 # Both are set in this configuration file (checks given on the command line
 # would override its per-operation settings); every other check is on, as
 # schemathesis runs all of them by default.
@@ -89,6 +95,11 @@ positive_data_acceptance.enabled = false
 [[operations]]
 include-path = "/api/me"
 include-method = "PATCH"
+checks.negative_data_rejection.enabled = false
+
+[[operations]]
+include-path = "/api/articles"
+include-method = "POST"
 checks.negative_data_rejection.enabled = false
 TOML
 # No operation is excluded. Rate-limited operations (sign-up, sign-in,
