@@ -14,6 +14,7 @@
 //! service registry.
 
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -173,6 +174,11 @@ impl Module for IdentityModule {
                 key: "BASALT_IDENTITY".into(),
                 problem: e.to_string(),
             })
+    }
+
+    /// `basalt user create` and `basalt keys rotate`.
+    fn commands(&self) -> Vec<basalt_platform::commands::ModuleCommand> {
+        commands::commands()
     }
 
     /// Builds the [`IdentityService`] (loading or creating the signing

@@ -20,6 +20,7 @@
 pub mod app;
 pub mod background;
 pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;

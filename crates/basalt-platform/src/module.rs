@@ -136,6 +136,17 @@ pub trait Module: Send + Sync + 'static {
         let _ = (platform, wiring);
         Box::pin(async { Ok(()) })
     }
+
+    /// The module's CLI subcommands (`basalt user create` is identity's).
+    /// They are offered beside the platform's own (`serve`, `migrate`,
+    /// `config`, `jobs`); a name two modules (or a module and the platform)
+    /// claim stops every command with a configuration error. A command runs
+    /// with the configuration loaded and checked, outside the two phases:
+    /// one that needs services builds the app
+    /// ([`crate::commands::CommandContext::app`]).
+    fn commands(&self) -> Vec<crate::commands::ModuleCommand> {
+        Vec::new()
+    }
 }
 
 /// What a module hands over in the provide phase: its services.
@@ -226,10 +237,10 @@ impl std::fmt::Debug for ReadinessCheck {
 /// - [`readiness`](Wiring::readiness): checks folded into `/readyz`.
 ///
 /// Job handlers and recurring jobs go to [`Platform::jobs`], event
-/// consumers to [`Platform::events`], in this same phase.
-// TODO(issue 14, part 2): GraphQL schema parts (each module's query,
-// mutation and subscription types, merged into one schema) and CLI
-// subcommands get their slots here.
+/// consumers to [`Platform::events`], in this same phase. GraphQL schema
+/// parts are merged at compile time in the binary
+/// (`crates/basalt/src/graphql.rs`), since async-graphql merges types by
+/// derive; CLI subcommands come from [`Module::commands`].
 pub struct Wiring {
     module: &'static str,
     /// Each module's documented routes, merged (and their schemas checked

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use basalt_platform::Module;
+use basalt_platform::commands::{CommandContext, ModuleCommand};
 use basalt_platform::config::{ConfigError, ConfigSources};
 use basalt_platform::jobs::{JobFilter, JobQueue, JobState};
 use basalt_platform::telemetry::LogTarget;
 use basalt_platform::{App, Config, Db, server, telemetry};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Exit code for a configuration problem (like a usage error).
 pub const EXIT_CONFIG: u8 = 2;
@@ -44,63 +46,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Manage accounts.
-    User {
-        /// What to do.
-        #[command(subcommand)]
-        action: UserAction,
-    },
-    /// Manage the keys that sign access tokens.
-    Keys {
-        /// What to do.
-        #[command(subcommand)]
-        action: KeysAction,
-    },
     /// Inspect background jobs.
     Jobs {
         /// What to do.
         #[command(subcommand)]
         action: JobsAction,
     },
-    /// The GraphQL API.
-    Graphql {
-        /// What to do.
-        #[command(subcommand)]
-        action: GraphqlAction,
-    },
-}
-
-/// `basalt graphql` sub-commands.
-#[derive(Debug, Subcommand)]
-pub enum GraphqlAction {
-    /// Print the schema served at /graphql, in GraphQL SDL.
-    Schema,
-}
-
-/// `basalt user` sub-commands.
-#[derive(Debug, Subcommand)]
-pub enum UserAction {
-    /// Create an account; the password is read from standard input (one
-    /// line), so it never appears in the process list or shell history.
-    Create {
-        /// Email address.
-        #[arg(long)]
-        email: String,
-        /// Username.
-        #[arg(long)]
-        username: String,
-        /// Make the account an admin (how the first admin is bootstrapped).
-        #[arg(long)]
-        admin: bool,
-    },
-}
-
-/// `basalt keys` sub-commands.
-#[derive(Debug, Subcommand)]
-pub enum KeysAction {
-    /// Retire the signing key, promote the already-published next key, and
-    /// publish a new next key. Running servers pick the change up by themselves.
-    Rotate,
 }
 
 /// `basalt jobs` sub-commands.
@@ -127,33 +78,107 @@ pub enum ConfigAction {
     Print,
 }
 
-/// Runs the parsed command line; the binary's `main` is a thin wrapper.
-pub fn run(cli: Cli) -> ExitCode {
-    let modules = crate::modules();
-    let mut sources = ConfigSources::from_process(cli.config.clone());
+/// Runs the binary's command line with its modules: `basalt::cli::main()`.
+pub fn main() -> ExitCode {
+    run_with(crate::modules(), std::env::args_os())
+}
+
+/// Parses `args` into one of the platform's commands (the [`Command`]s) or
+/// one a module brings (`Module::commands`), and runs it with `modules`.
+pub fn run_with<I, T>(modules: Vec<Box<dyn Module>>, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut module_commands: Vec<ModuleCommand> =
+        modules.iter().flat_map(|m| m.commands()).collect();
+    let mut cli = Cli::command();
+    for command in &module_commands {
+        if cli.find_subcommand(command.name()).is_some() {
+            eprintln!(
+                "basalt: the command `{}` is claimed twice (by a module and the platform, or by two modules)",
+                command.name()
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        cli = cli.subcommand(command.command().clone());
+    }
+    let matches = match cli.try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(error) => {
+            // Help and version are "errors" too; clap prints each where it belongs.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_CONFIG));
+        }
+    };
+    let config_file = matches.get_one::<PathBuf>("config").cloned();
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(at) = module_commands.iter().position(|c| c.name() == name)
+    {
+        let command = module_commands.swap_remove(at);
+        let sub = sub.clone();
+        let (config, _) = match load_config(config_file, None, &modules) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+        telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+        let ctx = CommandContext {
+            matches: sub,
+            config,
+            modules,
+        };
+        return block_on(command.run(ctx));
+    }
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => run(cli, modules),
+        Err(error) => {
+            let _ = error.print();
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// The configuration from `file` and the process's environment, with every
+/// module's section checked (so that a bad value is a configuration error,
+/// exit 2, for every command, not a failure later); the resolved sections
+/// for `config print`.
+fn load_config(
+    file: Option<PathBuf>,
+    role: Option<basalt_platform::Role>,
+    modules: &[Box<dyn Module>],
+) -> Result<(Config, toml::Table), ExitCode> {
+    let mut sources = ConfigSources::from_process(file);
     sources.sections = modules.iter().map(|m| m.name().to_owned()).collect();
     // `serve --role` is the `role` setting, above every other layer.
-    if let Command::Serve { role: Some(role) } = &cli.command {
+    if let Some(role) = role {
         sources
             .env
             .push(("BASALT_ROLE".to_owned(), role.to_string()));
     }
-    let config = match Config::load(&sources) {
-        Ok(config) => config,
-        Err(error) => return config_failure(&error),
-    };
-    // Modules check their own sections now, so that a bad value is a
-    // configuration error (exit 2) for every command, not a failure later.
+    let config = Config::load(&sources).map_err(|error| config_failure(&error))?;
     let mut sections = toml::Table::new();
-    for module in &modules {
+    for module in modules {
         match module.config(&config) {
             Ok(Some(section)) => {
                 sections.insert(module.name().to_owned(), section);
             }
             Ok(None) => {}
-            Err(error) => return config_failure(&error),
+            Err(error) => return Err(config_failure(&error)),
         }
     }
+    Ok((config, sections))
+}
+
+/// Runs one of the platform's commands.
+pub fn run(cli: Cli, modules: Vec<Box<dyn Module>>) -> ExitCode {
+    let role = match &cli.command {
+        Command::Serve { role } => *role,
+        _ => None,
+    };
+    let (config, sections) = match load_config(cli.config.clone(), role, &modules) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     match cli.command {
         Command::Config {
             action: ConfigAction::Print,
@@ -167,28 +192,11 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Serve { .. } => block_on(serve(config)),
-        Command::Migrate => block_on(migrate(config)),
+        Command::Serve { .. } => block_on(serve(config, modules)),
+        Command::Migrate => block_on(migrate(config, modules)),
         Command::Jobs {
             action: JobsAction::List { state, kind, limit },
         } => block_on(list_jobs(config, state, kind, limit)),
-        Command::User {
-            action:
-                UserAction::Create {
-                    email,
-                    username,
-                    admin,
-                },
-        } => block_on(create_user(config, email, username, admin)),
-        Command::Keys {
-            action: KeysAction::Rotate,
-        } => block_on(rotate_keys(config)),
-        Command::Graphql {
-            action: GraphqlAction::Schema,
-        } => {
-            print!("{}", crate::graphql::sdl());
-            ExitCode::SUCCESS
-        }
     }
 }
 
@@ -218,10 +226,10 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, modules: Vec<Box<dyn Module>>) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level, LogTarget::Stdout);
     let listener = server::bind(config.listen)?;
-    let app = App::build(config, crate::modules()).await?;
+    let app = App::build(config, modules).await?;
     server::serve(app, listener, server::shutdown_signal()).await
 }
 
@@ -267,85 +275,9 @@ async fn list_jobs(
     Ok(())
 }
 
-/// Opens the database with all migrations applied (admin commands may be
-/// the first thing run against a new database).
-async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    basalt_platform::app::migrate(config, &crate::modules()).await?;
-    Ok(Db::connect(&config.database_url, &config.database).await?)
-}
-
-async fn create_user(
-    config: Config,
-    email: String,
-    username: String,
-    admin: bool,
-) -> anyhow::Result<()> {
+async fn migrate(config: Config, modules: Vec<Box<dyn Module>>) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
-    let mut password = String::new();
-    std::io::stdin().read_line(&mut password)?;
-    let password = password.trim_end_matches(['\n', '\r']).to_owned();
-    let app = App::build(config, crate::modules()).await?;
-    let identity = app
-        .platform
-        .services
-        .get::<basalt_identity::service::IdentityService>()
-        .ok_or_else(|| anyhow::anyhow!("the identity module is not installed"))?;
-    let role = if admin {
-        basalt_identity::model::Role::Admin
-    } else {
-        basalt_identity::model::Role::User
-    };
-    let registration = basalt_identity::service::Registration {
-        email,
-        username,
-        password,
-        role,
-    };
-    let ctx = basalt_platform::http::context::RequestContext {
-        ip: None,
-        user_agent: Some("basalt-cli".into()),
-    };
-    let result = identity.create_account(registration, &ctx).await;
-    app.platform.db.close().await;
-    match result {
-        Ok(user) => {
-            println!(
-                "created {} {} ({})",
-                user.role.as_str(),
-                user.username,
-                user.id
-            );
-            Ok(())
-        }
-        Err(basalt_identity::error::IdentityError::Invalid(errors)) => {
-            let list: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect();
-            anyhow::bail!("{}", list.join("; "))
-        }
-        Err(e) => Err(anyhow::anyhow!("{e}")),
-    }
-}
-
-async fn rotate_keys(config: Config) -> anyhow::Result<()> {
-    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
-    let db = open_db(&config).await?;
-    let result = basalt_identity::tokens::keys::SigningKeys::rotate(&db).await;
-    db.close().await;
-    let rotation = result?;
-    println!(
-        "retired {}; signing with {}; published next {}",
-        rotation.retired.as_deref().unwrap_or("(none)"),
-        rotation.active,
-        rotation.next
-    );
-    Ok(())
-}
-
-async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
-    let report = basalt_platform::app::migrate(&config, &crate::modules()).await?;
+    let report = basalt_platform::app::migrate(&config, &modules).await?;
     println!(
         "{} migration(s) applied; {} known; database: {}",
         report.applied.len(),

@@ -97,6 +97,24 @@ impl Module for GraphQlModule {
             })
     }
 
+    /// `basalt graphql schema`: the SDL, as served.
+    fn commands(&self) -> Vec<basalt_platform::commands::ModuleCommand> {
+        let graphql = clap::Command::new("graphql")
+            .about("The GraphQL API")
+            .subcommand_required(true)
+            .subcommand(
+                clap::Command::new("schema")
+                    .about("Print the schema served at /graphql, in GraphQL SDL"),
+            );
+        vec![basalt_platform::commands::ModuleCommand::new(
+            graphql,
+            |_| async {
+                print!("{}", sdl());
+                Ok(())
+            },
+        )]
+    }
+
     fn wire<'a>(
         &'a self,
         platform: &'a Platform,

@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     release_large_blocks_at_once();
-    basalt::cli::run(basalt::cli::Cli::parse())
+    basalt::cli::main()
 }
 
 /// Makes glibc's malloc serve every block of 4 MiB or more with its own

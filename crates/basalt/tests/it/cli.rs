@@ -151,6 +151,10 @@ fn version_and_help_for_every_command() {
         &["migrate", "--help"],
         &["config", "--help"],
         &["config", "print", "--help"],
+        // Commands modules bring (Module::commands).
+        &["user", "create", "--help"],
+        &["keys", "rotate", "--help"],
+        &["graphql", "schema", "--help"],
     ] {
         let out = run(basalt(dir.path()).args(args));
         assert!(out.status.success(), "{args:?}");
@@ -162,6 +166,60 @@ fn version_and_help_for_every_command() {
     }
     let out = run(basalt(dir.path()).arg("frobnicate"));
     assert_eq!(out.status.code(), Some(2));
+    let help = stdout(&run(basalt(dir.path()).arg("--help")));
+    for command in [
+        "serve", "migrate", "config", "jobs", "user", "keys", "graphql",
+    ] {
+        assert!(
+            help.contains(&format!("  {command} ")),
+            "{command} in\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_modules_command_runs_with_the_configuration_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(basalt(dir.path()).args(["graphql", "schema"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("type Query {"), "{}", stdout(&out));
+    assert_eq!(stdout(&out), basalt::graphql::sdl());
+    // A module's command refuses a bad configuration like any other.
+    let out = run(basalt(dir.path())
+        .args(["graphql", "schema"])
+        .env("BASALT_GRAPHQL__MAX_DEPTH", "0"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("graphql.max_depth"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A module that claims a command the platform has.
+struct ClaimsServe;
+
+impl basalt_platform::Module for ClaimsServe {
+    fn name(&self) -> &'static str {
+        "claims-serve"
+    }
+
+    fn commands(&self) -> Vec<basalt_platform::commands::ModuleCommand> {
+        vec![basalt_platform::commands::ModuleCommand::new(
+            clap::Command::new("serve"),
+            |_| async { Ok(()) },
+        )]
+    }
+}
+
+#[test]
+fn a_command_claimed_twice_stops_the_cli_with_a_configuration_error() {
+    let code = basalt::cli::run_with(vec![Box::new(ClaimsServe)], ["basalt", "--version"]);
+    assert_eq!(code, std::process::ExitCode::from(basalt::cli::EXIT_CONFIG));
+    let mut twice = basalt::modules();
+    twice.push(Box::new(basalt::graphql::GraphQlModule));
+    let code = basalt::cli::run_with(twice, ["basalt", "--version"]);
+    assert_eq!(code, std::process::ExitCode::from(basalt::cli::EXIT_CONFIG));
 }
 
 #[test]
