@@ -88,6 +88,14 @@ impl std::fmt::Debug for Platform {
 /// Then the router is assembled from the wiring, and
 /// [`crate::server::serve`] starts the background services the node's
 /// [`crate::Role`] runs (under the [`crate::supervisor::Supervisor`]).
+///
+/// # CLI subcommands
+///
+/// Apart from the two phases, a module brings its own subcommands of the
+/// `basalt` binary ([`commands`](Module::commands), each a
+/// [`crate::commands::ModuleCommand`]: a `clap::Command` and how to run it).
+/// They run with the configuration checked, before any phase; one that needs
+/// services builds the app ([`crate::commands::CommandContext::app`]).
 pub trait Module: Send + Sync + 'static {
     /// Short name, e.g. `identity`: also its configuration section and the
     /// prefix of its jobs, events and background services.

@@ -90,19 +90,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let mut module_commands: Vec<ModuleCommand> =
-        modules.iter().flat_map(|m| m.commands()).collect();
-    let mut cli = Cli::command();
-    for command in &module_commands {
-        if cli.find_subcommand(command.name()).is_some() {
-            eprintln!(
-                "basalt: the command `{}` is claimed twice (by a module and the platform, or by two modules)",
-                command.name()
-            );
+    let mut module_commands = match module_commands(&modules) {
+        Ok(commands) => commands,
+        Err(clash) => {
+            eprintln!("basalt: {clash}");
             return ExitCode::from(EXIT_CONFIG);
         }
-        cli = cli.subcommand(command.command().clone());
-    }
+    };
+    let cli = module_commands.iter().fold(Cli::command(), |cli, command| {
+        cli.subcommand(command.command().clone())
+    });
     let matches = match cli.try_get_matches_from(args) {
         Ok(matches) => matches,
         Err(error) => {
@@ -137,6 +134,58 @@ where
         }
     }
 }
+
+/// Every command `modules` bring ([`Module::commands`]), or the first name
+/// claimed twice: by a module and the platform (its [`Command`]s and clap's
+/// `help`), or by two modules.
+pub fn module_commands(modules: &[Box<dyn Module>]) -> Result<Vec<ModuleCommand>, CommandClash> {
+    let platform = Cli::command();
+    let mut claimed: Vec<(&'static str, ModuleCommand)> = Vec::new();
+    for module in modules {
+        for command in module.commands() {
+            let name = command.name();
+            let first = if name == "help" || platform.find_subcommand(name).is_some() {
+                Some(None)
+            } else {
+                claimed
+                    .iter()
+                    .find(|(_, earlier)| earlier.name() == name)
+                    .map(|(owner, _)| Some(*owner))
+            };
+            if let Some(first) = first {
+                return Err(CommandClash {
+                    name: name.to_owned(),
+                    first,
+                    second: module.name(),
+                });
+            }
+            claimed.push((module.name(), command));
+        }
+    }
+    Ok(claimed.into_iter().map(|(_, command)| command).collect())
+}
+
+/// A command name claimed twice, which stops every command (exit 2).
+#[derive(Debug)]
+pub struct CommandClash {
+    name: String,
+    /// The module that claimed it first; `None`: the platform.
+    first: Option<&'static str>,
+    second: &'static str,
+}
+
+impl std::fmt::Display for CommandClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the command `{}` is claimed twice: by ", self.name)?;
+        match self.first {
+            None => write!(f, "the platform")?,
+            Some(module) => write!(f, "the module `{module}`")?,
+        }
+        write!(f, " and by the module `{}`", self.second)
+    }
+}
+
+impl std::error::Error for CommandClash {}
 
 /// The configuration from `file` and the process's environment, with every
 /// module's section checked (so that a bad value is a configuration error,

@@ -196,29 +196,82 @@ fn a_modules_command_runs_with_the_configuration_checked() {
     );
 }
 
-/// A module that claims a command the platform has.
-struct ClaimsServe;
+#[test]
+fn keys_rotate_retires_the_key_it_promoted_last_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rotate = || {
+        let out = run(basalt(dir.path()).args(["keys", "rotate"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let line = stdout(&out);
+        let field = |label: &str| {
+            line.split(label)
+                .nth(1)
+                .and_then(|rest| rest.split([';', '\n']).next())
+                .unwrap_or_else(|| panic!("{label} in {line}"))
+                .to_owned()
+        };
+        (field("retired "), field("signing with "))
+    };
+    let (retired, first) = rotate();
+    assert_eq!(retired, "(none)");
+    let (retired, second) = rotate();
+    assert_eq!(retired, first);
+    assert_ne!(second, first);
+}
 
-impl basalt_platform::Module for ClaimsServe {
+/// A module that claims the command `name`.
+struct Claims(&'static str, &'static str);
+
+impl basalt_platform::Module for Claims {
     fn name(&self) -> &'static str {
-        "claims-serve"
+        self.0
     }
 
     fn commands(&self) -> Vec<basalt_platform::commands::ModuleCommand> {
         vec![basalt_platform::commands::ModuleCommand::new(
-            clap::Command::new("serve"),
+            clap::Command::new(self.1),
             |_| async { Ok(()) },
         )]
     }
 }
 
+fn clash(modules: Vec<Box<dyn basalt_platform::Module>>) -> String {
+    match basalt::cli::module_commands(&modules) {
+        Ok(commands) => panic!("no clash among {commands:?}"),
+        Err(clash) => clash.to_string(),
+    }
+}
+
 #[test]
 fn a_command_claimed_twice_stops_the_cli_with_a_configuration_error() {
-    let code = basalt::cli::run_with(vec![Box::new(ClaimsServe)], ["basalt", "--version"]);
-    assert_eq!(code, std::process::ExitCode::from(basalt::cli::EXIT_CONFIG));
+    assert_eq!(
+        clash(vec![Box::new(Claims("claims-serve", "serve"))]),
+        "the command `serve` is claimed twice: by the platform and by the module `claims-serve`"
+    );
+    assert_eq!(
+        clash(vec![Box::new(Claims("claims-help", "help"))]),
+        "the command `help` is claimed twice: by the platform and by the module `claims-help`"
+    );
     let mut twice = basalt::modules();
-    twice.push(Box::new(basalt::graphql::GraphQlModule));
-    let code = basalt::cli::run_with(twice, ["basalt", "--version"]);
+    twice.push(Box::new(Claims("claims-graphql", "graphql")));
+    assert_eq!(
+        clash(twice),
+        "the command `graphql` is claimed twice: by the module `graphql` and by the module `claims-graphql`"
+    );
+    // The binary's own modules do not clash; a module's fresh name is offered.
+    let mut modules = basalt::modules();
+    modules.push(Box::new(Claims("claims-fresh", "fresh")));
+    let names: Vec<String> = basalt::cli::module_commands(&modules)
+        .expect("no clash")
+        .iter()
+        .map(|command| command.name().to_owned())
+        .collect();
+    assert_eq!(names, ["user", "keys", "graphql", "fresh"]);
+    // The clash stops even `--version` with the configuration exit code.
+    let code = basalt::cli::run_with(
+        vec![Box::new(Claims("claims-serve", "serve"))],
+        ["basalt", "--version"],
+    );
     assert_eq!(code, std::process::ExitCode::from(basalt::cli::EXIT_CONFIG));
 }
 
