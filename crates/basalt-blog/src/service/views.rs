@@ -1,0 +1,172 @@
+//! Articles and comments as the cache keeps them: what every viewer sees,
+//! but for the flags about the viewer (`favorited`, the author's
+//! `following`), which are looked up per request in one indexed statement
+//! and set when the view is handed out. The RealWorld pages keep JSON with
+//! the flags' offsets instead ([`crate::pages`]); these serve the service's
+//! typed answers (GraphQL's keyset pages, REST's comment lists), whose
+//! callers render them.
+
+use std::collections::{HashMap, HashSet};
+
+use basalt_identity::model::User;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::profile_of;
+use crate::model::{Article, Comment, Profile};
+use crate::store::{ArticleRow, CommentRow, ViewerFlags};
+
+/// An author as cached; `id` is None when the account is gone (nobody
+/// follows "[deleted]").
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CachedAuthor {
+    id: Option<Uuid>,
+    username: String,
+    bio: Option<String>,
+    image: Option<String>,
+}
+
+impl CachedAuthor {
+    fn of(id: Uuid, authors: &HashMap<Uuid, User>) -> Self {
+        let user = authors.get(&id);
+        let Profile {
+            username,
+            bio,
+            image,
+            ..
+        } = profile_of(user, false);
+        Self {
+            id: user.map(|_| id),
+            username,
+            bio,
+            image,
+        }
+    }
+
+    /// The profile for a viewer who follows `followed`.
+    fn seen_by(self, followed: &HashSet<Uuid>) -> Profile {
+        Profile {
+            following: self.id.is_some_and(|id| followed.contains(&id)),
+            username: self.username,
+            bio: self.bio,
+            image: self.image,
+        }
+    }
+
+    /// The author's id, unless the account is gone.
+    pub(crate) fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
+
+/// A list entry of an article (no body) as cached.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CachedArticle {
+    id: Uuid,
+    slug: String,
+    title: String,
+    description: String,
+    tag_list: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    favorites_count: i64,
+    author: CachedAuthor,
+}
+
+impl CachedArticle {
+    /// `row` (read without a viewer) with its author from `authors`.
+    pub(crate) fn of(row: ArticleRow, authors: &HashMap<Uuid, User>) -> Self {
+        Self {
+            author: CachedAuthor::of(row.author_id, authors),
+            id: row.id,
+            slug: row.slug,
+            title: row.title,
+            description: row.description,
+            tag_list: serde_json::from_str(&row.tag_list).unwrap_or_default(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            favorites_count: row.favorites_count,
+        }
+    }
+
+    /// The article's id.
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Its author.
+    pub(crate) fn author(&self) -> &CachedAuthor {
+        &self.author
+    }
+
+    /// The article as a viewer with `flags` sees it.
+    pub(crate) fn seen_by(self, flags: &ViewerFlags) -> Article {
+        Article {
+            favorited: flags.favorited.contains(&self.id),
+            author: self.author.seen_by(&flags.following),
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            description: self.description,
+            body: None,
+            body_html: None,
+            tag_list: self.tag_list,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            favorites_count: self.favorites_count,
+        }
+    }
+}
+
+/// A keyset page of articles as cached: its rows (one more than the page
+/// when more follow) and the filter's total.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CachedArticles {
+    /// The rows, in list order.
+    pub articles: Vec<CachedArticle>,
+    /// How many articles match the filter.
+    pub total: i64,
+}
+
+/// A comment as cached.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CachedComment {
+    id: i64,
+    article_id: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    body: String,
+    author: CachedAuthor,
+}
+
+impl CachedComment {
+    /// `row` (read without a viewer) with its author from `authors`.
+    pub(crate) fn of(row: CommentRow, authors: &HashMap<Uuid, User>) -> Self {
+        Self {
+            author: CachedAuthor::of(row.author_id, authors),
+            id: row.id,
+            article_id: row.article_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            body: row.body,
+        }
+    }
+
+    /// Its author.
+    pub(crate) fn author(&self) -> &CachedAuthor {
+        &self.author
+    }
+
+    /// The comment as a viewer who follows `followed` sees it.
+    pub(crate) fn seen_by(self, followed: &HashSet<Uuid>) -> Comment {
+        Comment {
+            author: self.author.seen_by(followed),
+            id: self.id,
+            article_id: self.article_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            body: self.body,
+        }
+    }
+}
