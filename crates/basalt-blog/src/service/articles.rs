@@ -325,20 +325,24 @@ impl Blog {
         let key =
             serde_json::to_string(&(tag, author, favorited, after, fetch)).unwrap_or_default();
         let cached = self
-            .cached(&format!("article-page:{key}"), async {
-                let rows_filter = self.resolve_filter(&filter).await?;
-                let rows = store::list_after(&self.db, None, &rows_filter, after, fetch).await?;
-                let total = self.filter_total(&filter, &rows_filter).await?;
-                let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
-                let authors = self.identity.users_by_ids(&ids).await?;
-                Ok::<_, BlogError>(CachedArticles {
-                    articles: rows
-                        .into_iter()
-                        .map(|row| CachedArticle::of(row, &authors))
-                        .collect(),
-                    total,
-                })
-            })
+            .cached(
+                &format!("article-page:{key}"),
+                Box::pin(async {
+                    let rows_filter = self.resolve_filter(&filter).await?;
+                    let rows =
+                        store::list_after(&self.db, None, &rows_filter, after, fetch).await?;
+                    let total = self.filter_total(&filter, &rows_filter).await?;
+                    let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+                    let authors = self.identity.users_by_ids(&ids).await?;
+                    Ok::<_, BlogError>(CachedArticles {
+                        articles: rows
+                            .into_iter()
+                            .map(|row| CachedArticle::of(row, &authors))
+                            .collect(),
+                        total,
+                    })
+                }),
+            )
             .await?;
         let CachedArticles { articles, total } =
             serde_json::from_slice(&cached).map_err(|e| BlogError::Internal(e.into()))?;
@@ -375,10 +379,51 @@ impl Blog {
         page: PageRequest,
     ) -> Result<Page<Article>, BlogError> {
         let after = page.article_after()?;
-        let rows = store::feed_after(&self.db, who, after, page.fetch()).await?;
-        let total = self.feed_total(who).await?;
-        let articles = self.articles(rows, false).await?;
+        let CachedArticles { articles, total } =
+            self.cached_feed(who, after, page.fetch(), 0).await?;
+        let articles = articles
+            .into_iter()
+            .map(CachedArticle::seen_as_read)
+            .collect();
         Ok(Page::of(articles, &page, total, |a| Cursor::Article(a.id)))
+    }
+
+    /// A page of `who`'s feed (`limit` rows older than `after`, after
+    /// skipping `offset`), cached for that reader alone: the rows carry
+    /// their flags, and every write that could change them (articles,
+    /// favourites, follows, profiles) makes the page stale. Without the
+    /// cache a page is an indexed statement (the newest articles, each
+    /// checked against the reader's follows) and the authors' profiles.
+    async fn cached_feed(
+        &self,
+        who: Uuid,
+        after: Option<Uuid>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<CachedArticles, BlogError> {
+        let key = serde_json::to_string(&(who, after, limit, offset)).unwrap_or_default();
+        let cached = self
+            .cached(
+                &format!("feed:{key}"),
+                Box::pin(async {
+                    let rows = match after {
+                        Some(_) => store::feed_after(&self.db, who, after, limit).await?,
+                        None => store::feed(&self.db, who, limit, offset).await?,
+                    };
+                    let total = self.feed_total(who).await?;
+                    let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+                    let authors = self.identity.users_by_ids(&ids).await?;
+                    Ok::<_, BlogError>(CachedArticles {
+                        articles: rows
+                            .into_iter()
+                            .map(|row| CachedArticle::of(row, &authors))
+                            .collect(),
+                        total,
+                    })
+                }),
+            )
+            .await?;
+        serde_json::from_slice(&cached).map_err(|e| BlogError::Internal(e.into()))
     }
 
     /// Bodies and their sanitised HTML (crate::render::markdown_to_safe_html) of these articles, in one statement
@@ -413,12 +458,17 @@ impl Blog {
         Ok(self.articles(vec![row], true).await?.pop())
     }
 
-    /// Recent articles by authors `who` follows, and how many there are.
+    /// Recent articles by authors `who` follows, and how many there are
+    /// (cached for that reader, see [`Blog::feed_page`]).
     pub async fn feed(&self, who: Uuid, paging: Paging) -> Result<ArticlesResponse, BlogError> {
-        let rows = store::feed(&self.db, who, paging.limit, paging.offset).await?;
-        let total = self.feed_total(who).await?;
+        let CachedArticles { articles, total } = self
+            .cached_feed(who, None, paging.limit, paging.offset)
+            .await?;
         Ok(ArticlesResponse {
-            articles: self.articles(rows, false).await?,
+            articles: articles
+                .into_iter()
+                .map(CachedArticle::seen_as_read)
+                .collect(),
             articles_count: total,
         })
     }

@@ -42,16 +42,19 @@ impl Blog {
         slug: &str,
     ) -> Result<Vec<Comment>, BlogError> {
         let cached = self
-            .cached(&format!("comments:{slug}"), async {
-                let id = self.article_id(slug).await?;
-                let rows = store::comments(&self.db, None, id).await?;
-                let authors: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
-                let known = self.identity.users_by_ids(&authors).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| CachedComment::of(row, &known))
-                    .collect::<Vec<_>>())
-            })
+            .cached(
+                &format!("comments:{slug}"),
+                Box::pin(async {
+                    let id = self.article_id(slug).await?;
+                    let rows = store::comments(&self.db, None, id).await?;
+                    let authors: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+                    let known = self.identity.users_by_ids(&authors).await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|row| CachedComment::of(row, &known))
+                        .collect::<Vec<_>>())
+                }),
+            )
             .await?;
         let cached: Vec<CachedComment> =
             serde_json::from_slice(&cached).map_err(|e| BlogError::Internal(e.into()))?;

@@ -25,22 +25,36 @@ pub(crate) struct CachedAuthor {
     username: String,
     bio: Option<String>,
     image: Option<String>,
+    /// Whether the viewer the row was read for follows them (false when
+    /// read for nobody: shared views take the flag per viewer instead).
+    following: bool,
 }
 
 impl CachedAuthor {
-    fn of(id: Uuid, authors: &HashMap<Uuid, User>) -> Self {
+    fn of(id: Uuid, following: bool, authors: &HashMap<Uuid, User>) -> Self {
         let user = authors.get(&id);
         let Profile {
             username,
             bio,
             image,
-            ..
-        } = profile_of(user, false);
+            following,
+        } = profile_of(user, following);
         Self {
             id: user.map(|_| id),
             username,
             bio,
             image,
+            following,
+        }
+    }
+
+    /// The profile as the viewer the row was read for sees it.
+    fn seen_as_read(self) -> Profile {
+        Profile {
+            following: self.following,
+            username: self.username,
+            bio: self.bio,
+            image: self.image,
         }
     }
 
@@ -72,13 +86,17 @@ pub(crate) struct CachedArticle {
     updated_at: DateTime<Utc>,
     favorites_count: i64,
     author: CachedAuthor,
+    /// Whether the viewer the row was read for favourited it.
+    favorited: bool,
 }
 
 impl CachedArticle {
-    /// `row` (read without a viewer) with its author from `authors`.
+    /// `row` with its author from `authors`, and the flags of the viewer
+    /// it was read for, if any.
     pub(crate) fn of(row: ArticleRow, authors: &HashMap<Uuid, User>) -> Self {
         Self {
-            author: CachedAuthor::of(row.author_id, authors),
+            author: CachedAuthor::of(row.author_id, row.following, authors),
+            favorited: row.favorited,
             id: row.id,
             slug: row.slug,
             title: row.title,
@@ -98,6 +116,25 @@ impl CachedArticle {
     /// Its author.
     pub(crate) fn author(&self) -> &CachedAuthor {
         &self.author
+    }
+
+    /// The article as the viewer it was read for sees it: a view cached
+    /// for one viewer only (their feed).
+    pub(crate) fn seen_as_read(self) -> Article {
+        Article {
+            favorited: self.favorited,
+            author: self.author.seen_as_read(),
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            description: self.description,
+            body: None,
+            body_html: None,
+            tag_list: self.tag_list,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            favorites_count: self.favorites_count,
+        }
     }
 
     /// The article as a viewer with `flags` sees it.
@@ -144,7 +181,7 @@ impl CachedComment {
     /// `row` (read without a viewer) with its author from `authors`.
     pub(crate) fn of(row: CommentRow, authors: &HashMap<Uuid, User>) -> Self {
         Self {
-            author: CachedAuthor::of(row.author_id, authors),
+            author: CachedAuthor::of(row.author_id, row.following, authors),
             id: row.id,
             article_id: row.article_id,
             created_at: row.created_at,

@@ -66,6 +66,25 @@ async fn the_feeds_total_follows_every_follow_unfollow_and_article() {
     .await;
     assert_eq!(feed_count(&app, &reader).await, 1);
 
+    // The page carries the reader's flags, fresh after a favourite.
+    let page = get(&app, Some(&reader), "/api/articles/feed").await;
+    assert_eq!(page["articles"][0]["favorited"], false);
+    assert_eq!(page["articles"][0]["author"]["following"], true);
+    let other = page["articles"][0]["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned();
+    send(
+        &app,
+        &reader,
+        Method::POST,
+        &format!("/api/articles/{other}/favorite"),
+    )
+    .await;
+    let page = get(&app, Some(&reader), "/api/articles/feed").await;
+    assert_eq!(page["articles"][0]["favorited"], true);
+    assert_eq!(page["articles"][0]["favoritesCount"], 1);
+
     // GraphQL's feed shares the total.
     let feed = data(
         &app,
