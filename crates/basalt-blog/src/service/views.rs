@@ -1,10 +1,10 @@
-//! Articles and comments as the cache keeps them: what every viewer sees,
-//! but for the flags about the viewer (`favorited`, the author's
-//! `following`), which are looked up per request in one indexed statement
-//! and set when the view is handed out. The RealWorld pages keep JSON with
-//! the flags' offsets instead ([`crate::pages`]); these serve the service's
-//! typed answers (GraphQL's keyset pages, REST's comment lists), whose
-//! callers render them.
+//! Article list entries as the cache keeps them, for the service's typed
+//! answers, whose callers render them (the RealWorld list pages keep JSON
+//! with the flags' offsets instead, [`crate::pages`]). GraphQL's keyset
+//! pages are kept as every viewer sees them, and a viewer's flags
+//! (`favorited`, the author's `following`) come from one indexed statement
+//! per request; a reader's feed pages are kept for that reader, flags
+//! included.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::profile_of;
-use crate::model::{Article, Comment, Profile};
-use crate::store::{ArticleRow, CommentRow, ViewerFlags};
+use crate::model::{Article, Profile};
+use crate::store::{ArticleRow, ViewerFlags};
 
 /// An author as cached; `id` is None when the account is gone (nobody
 /// follows "[deleted]").
@@ -164,46 +164,4 @@ pub(crate) struct CachedArticles {
     pub articles: Vec<CachedArticle>,
     /// How many articles match the filter.
     pub total: i64,
-}
-
-/// A comment as cached.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct CachedComment {
-    id: i64,
-    article_id: Uuid,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    body: String,
-    author: CachedAuthor,
-}
-
-impl CachedComment {
-    /// `row` (read without a viewer) with its author from `authors`.
-    pub(crate) fn of(row: CommentRow, authors: &HashMap<Uuid, User>) -> Self {
-        Self {
-            author: CachedAuthor::of(row.author_id, row.following, authors),
-            id: row.id,
-            article_id: row.article_id,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            body: row.body,
-        }
-    }
-
-    /// Its author.
-    pub(crate) fn author(&self) -> &CachedAuthor {
-        &self.author
-    }
-
-    /// The comment as a viewer who follows `followed` sees it.
-    pub(crate) fn seen_by(self, followed: &HashSet<Uuid>) -> Comment {
-        Comment {
-            author: self.author.seen_by(followed),
-            id: self.id,
-            article_id: self.article_id,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            body: self.body,
-        }
-    }
 }

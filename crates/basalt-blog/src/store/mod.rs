@@ -413,37 +413,6 @@ pub async fn unfollow(db: &Db, follower: Uuid, followee: Uuid) -> Result<bool, s
     Ok(deleted == 1)
 }
 
-/// Which of `authors` `viewer` follows, in one statement (a primary-key
-/// probe per id). Boxed, like [`list`].
-pub fn followed_among<'a>(
-    db: &'a Db,
-    viewer: Uuid,
-    authors: &'a [Uuid],
-) -> BoxFuture<'a, Result<HashSet<Uuid>, sqlx::Error>> {
-    Box::pin(async move {
-        if authors.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let mut authors = authors.to_vec();
-        authors.sort_unstable();
-        authors.dedup();
-        let authors = in_list::padded(&authors);
-        let sql = in_list::expand(
-            "SELECT followee_id FROM blog_follows WHERE follower_id = $1 AND followee_id IN ({list})",
-            2,
-            &[authors.len()],
-        );
-        let rows: Vec<Uuid> = with_conn!(db, |conn| {
-            let mut query = sqlx::query_scalar(sql).bind(viewer);
-            for id in &authors {
-                query = query.bind(*id);
-            }
-            query.fetch_all(conn).await
-        })?;
-        Ok(rows.into_iter().collect())
-    })
-}
-
 /// A viewer's flags over a page: which of its articles they favourited and
 /// which of its authors they follow.
 #[derive(Debug, Default)]
