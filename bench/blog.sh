@@ -23,9 +23,12 @@
 # database), tags, list (GET /api/articles, anonymous), list-tag (?tag= the
 # most used tag), list-author (?author= the most prolific author),
 # list-offset (?offset=5000), list-auth, list-auth-tag, list-auth-author,
-# list-auth-offset (the same four signed in), feed, article (GET one
-# article, rotating over 10,000 slugs), comments (an article's comments,
-# same slugs), create (POST /api/articles).
+# list-auth-offset (the same four signed in), graphql (POST /graphql: the
+# page of list-auth as one GraphQL query, signed in), graphql-deep (the same
+# query `after:` a cursor 5,000 articles in, fetched once before the runs),
+# feed, article (GET one article, rotating over 10,000 slugs), comments (an
+# article's comments, same slugs), create (POST /api/articles), create-one
+# (the same from one client, wrk -t1 -c1: a single write's latency).
 #
 # What it does, for each backend (every wait and loop is bounded):
 #  1. installs wrk (and, for PostgreSQL, postgresql) with apt when missing;
@@ -86,12 +89,23 @@ SMALL=no             # --small: a tenth of the data set, to try the harness out
 RERENDER=""          # --rerender DIR: only write the section again from DIR's results
 PASSWORD="correct horse battery staple"
 HASH_USER=bench-hash-source
-ALL_SCENARIOS="ceiling tags list list-tag list-author list-offset list-auth list-auth-tag list-auth-author list-auth-offset feed article comments create"
+ALL_SCENARIOS="ceiling tags list list-tag list-author list-offset list-auth list-auth-tag list-auth-author list-auth-offset graphql graphql-deep feed article comments create create-one"
 # Goals of the issue, against the ceiling (GET /healthz on the same server).
 GOAL_TAGS=60
 GOAL_LIST=25
 GOAL_LIST_AUTH=10
 GOAL_ARTICLE=25
+# Issue 14, part 3: the reads and writes that reach the database.
+GOAL_FEED=10            # % of the ceiling,
+GOAL_FEED_P99_MS=50     # with this p99
+GOAL_COMMENTS=20        # % of the ceiling
+GOAL_CREATE_1_P50_MS=3  # one client's create, PostgreSQL
+GOAL_CREATE_TIMES=2     # create throughput against the run of 2026-12-02:
+CREATE_BEFORE_sqlite=875
+CREATE_BEFORE_postgres=1562
+CREATE_BEFORE_distributed=995
+GOAL_GRAPHQL=50         # % of list-auth's rate
+GOAL_GRAPHQL_DEEP=90    # % of the first page's rate ("as fast as the first")
 # Idle RSS: the server just started and idle (it has answered its health
 # checks, nothing else), in decimal megabytes as the issue states it.
 GOAL_RSS_MB=20
@@ -163,13 +177,16 @@ scenario_request() {
         feed) echo "GET /api/articles/feed" ;;
         article) echo "GET /api/articles/{slug}" ;;
         comments) echo "GET /api/articles/{slug}/comments" ;;
+        graphql) echo "POST /graphql {articles(first: 20)}" ;;
+        graphql-deep) echo "POST /graphql {articles(first: 20, after: 5,000 in)}" ;;
         create) echo "POST /api/articles" ;;
+        create-one) echo "POST /api/articles, one client" ;;
     esac
 }
 scenario_who() {
     case "$1" in
-        list-auth|list-auth-tag|list-auth-author|list-auth-offset|feed) echo "readers" ;;
-        create) echo "writers" ;;
+        list-auth|list-auth-tag|list-auth-author|list-auth-offset|graphql|graphql-deep|feed) echo "readers" ;;
+        create|create-one) echo "writers" ;;
         *) echo "anonymous" ;;
     esac
 }
@@ -490,19 +507,21 @@ start_postgres() {
 # ------------------------------------------------------------- scenarios ----
 # run_scenario NAME OUTPUT SECONDS
 run_scenario() {
-    local name=$1 output=$2 seconds=$3 script=blog-get.lua
-    local -a envs=(BENCH_THREADS="$THREADS")
+    local name=$1 output=$2 seconds=$3 script=blog-get.lua threads=$THREADS connections=$CONNECTIONS
+    [ "$name" = create-one ] && threads=1 connections=1
+    local -a envs=(BENCH_THREADS="$threads")
     case "$name" in
         article) envs+=(BENCH_PATHS_FILE="$BOUT/paths-article.txt") ;;
         comments) envs+=(BENCH_PATHS_FILE="$BOUT/paths-comments.txt") ;;
-        create) script=blog-create.lua; envs+=(BENCH_RUN_ID="$BACKEND-$(date +%s%N)") ;;
+        graphql|graphql-deep) script=blog-post.lua; envs+=(BENCH_PATH=/graphql BENCH_BODY_FILE="$BOUT/body-$name.json") ;;
+        create|create-one) script=blog-create.lua; envs+=(BENCH_RUN_ID="$BACKEND-$(date +%s%N)") ;;
         *) envs+=(BENCH_PATH="$(scenario_request "$name" | cut -d' ' -f2)") ;;
     esac
     case "$(scenario_who "$name")" in
         readers) envs+=(BENCH_TOKENS_FILE="$BOUT/tokens-readers.txt") ;;
         writers) envs+=(BENCH_TOKENS_FILE="$BOUT/tokens-writers.txt") ;;
     esac
-    timeout $((seconds + 60)) env "${envs[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s \
+    timeout $((seconds + 60)) env "${envs[@]}" wrk -t"$threads" -c"$connections" -d"${seconds}s" --timeout 10s \
         --latency -s "$WRK_DIR/$script" "$BASE" >"$output" 2>&1
 }
 
@@ -671,9 +690,34 @@ PY
     done
     curl -fsS --max-time 10 -o /dev/null -H "Authorization: Token $(head -n1 "$BOUT/tokens-readers.txt")" \
         "$BASE/api/articles/feed" || die "GET /api/articles/feed failed"
+    # The GraphQL scenarios' bodies: the page of GET /api/articles, and the
+    # same page after a cursor 5,000 articles in (paged to through the API:
+    # cursors are opaque). Both answer without errors (spot check).
+    python3 - "$BASE" "$BOUT" "$(head -n1 "$BOUT/tokens-readers.txt")" <<'PY' || die "the GraphQL bodies could not be prepared"
+import json, sys, urllib.request
+base, out, token = sys.argv[1:4]
+FIELDS = ("edges { node { slug title description tagList createdAt updatedAt favorited favoritesCount "
+          "author { username bio image following } } }")
+def post(query):
+    req = urllib.request.Request(base + "/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": "Token " + token})
+    answer = json.load(urllib.request.urlopen(req, timeout=30))
+    if answer.get("errors"):
+        sys.exit("GraphQL errors: %s" % answer["errors"])
+    return answer["data"]
+cursor = None
+for _ in range(50):
+    after = ', after: "%s"' % cursor if cursor else ""
+    cursor = post("{ articles(first: 100%s) { pageInfo { endCursor } } }" % after)["articles"]["pageInfo"]["endCursor"]
+for name, args in (("graphql", "first: 20"), ("graphql-deep", 'first: 20, after: "%s"' % cursor)):
+    query = "{ articles(%s) { %s } }" % (args, FIELDS)
+    assert len(post(query)["articles"]["edges"]) == 20
+    with open("%s/body-%s.json" % (out, name), "w") as f:
+        json.dump({"query": query}, f)
+PY
 
     local read_scenarios="" n
-    for n in $SCENARIOS; do [ "$n" = create ] || read_scenarios="$read_scenarios $n"; done
+    for n in $SCENARIOS; do [ "$n" = create ] || [ "$n" = create-one ] || read_scenarios="$read_scenarios $n"; done
     log "[$BACKEND] warm-up: ${WARMUP} s of each read scenario"
     for n in $read_scenarios; do
         run_scenario "$n" "$BOUT/warmup-$n.txt" "$WARMUP" || die "warm-up of $n failed"
@@ -703,6 +747,15 @@ PY
             log "  [$BACKEND] run $rep/$REPS create: $(field "$BOUT/create-$rep.txt" rps) req/s," \
                 "p50 $(field "$BOUT/create-$rep.txt" p50_us) us, p99 $(field "$BOUT/create-$rep.txt" p99_us) us," \
                 "non-2xx $(field "$BOUT/create-$rep.txt" non2xx)"
+        done
+    fi
+    if [[ " $SCENARIOS " == *" create-one "* ]]; then
+        for rep in $(seq 1 "$REPS"); do
+            sign_in_all writers
+            measure "create-one-$rep" create-one
+            log "  [$BACKEND] run $rep/$REPS create-one: $(field "$BOUT/create-one-$rep.txt" rps) req/s," \
+                "p50 $(field "$BOUT/create-one-$rep.txt" p50_us) us, p99 $(field "$BOUT/create-one-$rep.txt" p99_us) us," \
+                "non-2xx $(field "$BOUT/create-one-$rep.txt" non2xx)"
         done
     fi
     curl -fsS --max-time 5 "$BASE/healthz" >/dev/null || die "GET /healthz failed after the runs"
@@ -815,6 +868,36 @@ goal_cell() { # BACKEND SCENARIO GOAL
     p=$(pct_of "$1" "$2")
     echo "$(verdict "$(ge "$p" "$3")") ($(fmt 1 "$p") %)"
 }
+# A scenario's median p50 / p99 in ms, and its req/s over another's.
+p_ms() { calc "$(med "$OUT/$1/$2-[0-9]*.txt" "$3") / 1000"; }
+rps_ratio() { calc "100 * $(med "$OUT/$1/$2-[0-9]*.txt" rps) / $(med "$OUT/$1/$3-[0-9]*.txt" rps)"; }
+feed_cell() { # BACKEND
+    if ! has feed; then echo "not measured"; return; fi
+    local p p99
+    p=$(pct_of "$1" feed)
+    p99=$(p_ms "$1" feed p99_us)
+    echo "$(verdict "$(awk -v p="$p" -v q="$p99" -v g="$GOAL_FEED" -v m="$GOAL_FEED_P99_MS" 'BEGIN { print (p >= g && q <= m) ? 1 : 0 }')") ($(fmt 1 "$p") %, p99 $(fmt 1 "$p99") ms)"
+}
+create_one_cell() { # BACKEND
+    if ! has create-one; then echo "not measured"; return; fi
+    local p50
+    p50=$(p_ms "$1" create-one p50_us)
+    echo "$(verdict "$(awk -v p="$p50" -v g="$GOAL_CREATE_1_P50_MS" 'BEGIN { print (p <= g) ? 1 : 0 }')") ($(fmt 2 "$p50") ms)"
+}
+create_times_cell() { # BACKEND
+    if ! has create; then echo "not measured"; return; fi
+    local before times
+    before=$(eval echo "\${CREATE_BEFORE_$1:-}")
+    [ -n "$before" ] || { echo "no earlier figure"; return; }
+    times=$(calc "$(med "$OUT/$1/create-[0-9]*.txt" rps) / $before")
+    echo "$(verdict "$(ge "$times" "$GOAL_CREATE_TIMES")") ($(fmt 0 "$before") → $(fmt 0 "$(med "$OUT/$1/create-[0-9]*.txt" rps)") req/s, $(fmt 2 "$times") ×)"
+}
+ratio_cell() { # BACKEND SCENARIO OF-SCENARIO GOAL
+    if ! has "$2" || ! has "$3"; then echo "not measured"; return; fi
+    local r
+    r=$(rps_ratio "$1" "$2" "$3")
+    echo "$(verdict "$(ge "$r" "$4")") ($(fmt 0 "$r") %)"
+}
 errors_cell() { # BACKEND
     local pattern="" n
     for n in $SCENARIOS; do pattern="$pattern $OUT/$1/$n-[0-9]*.txt"; done
@@ -906,9 +989,14 @@ SECTION_FILE="$OUT/section.md"
     echo "  \`blog-create.lua\`), so that wrk's own cost per request is the same in every scenario. \`article\`"
     echo "  and \`comments\` rotate over $(jq_seed "$first_backend" sample_slugs) slugs drawn at random from all articles (the"
     echo "  database files sit in the OS page cache); the signed-in scenarios rotate"
-    echo "  over the readers' tokens; \`create\` gives every article a title of its own and runs last."
+    echo "  over the readers' tokens; \`graphql\` and \`graphql-deep\` post one query body (\`bench/wrk/blog-post.lua\`:"
+    echo "  the 20 articles of \`GET /api/articles\` with authors, tags and flags), the second \`after:\` a cursor"
+    echo "  5,000 articles in, fetched once through the API before the runs; \`create\` gives every article a"
+    echo "  title of its own and runs last, then \`create-one\` does the same from one client (\`wrk -t1 -c1\`)."
     echo "  List pages, single articles (not their comments) and tags are served from the server's cache"
-    echo "  after their first request, signed-in readers' with their own flags looked up (\`crates/basalt-blog/src/pages.rs\`);"
+    echo "  after their first request, signed-in readers' with their own flags looked up (\`crates/basalt-blog/src/pages.rs\`),"
+    echo "  and so are GraphQL's keyset pages; a reader's feed pages are cached for that reader"
+    echo "  (\`crates/basalt-blog/src/service/views.rs\`);"
     echo "  every write empties it, so the \`create\` runs go without."
     echo "- **Shared machine:** before each measurement the harness samples the machine for 2 s and waits"
     echo "  (up to $QUIET_BUDGET s in all) while more than $QUIET_PCT % of it is busy with other work; after it, it"
@@ -985,6 +1073,12 @@ SECTION_FILE="$OUT/section.md"
     line "list articles, anonymous, ≥ $GOAL_LIST % of the ceiling" goal_cell list "$GOAL_LIST"
     line "list articles, signed in, ≥ $GOAL_LIST_AUTH % of the ceiling" goal_cell list-auth "$GOAL_LIST_AUTH"
     line "one article ≥ $GOAL_ARTICLE % of the ceiling" goal_cell article "$GOAL_ARTICLE"
+    line "feed ≥ $GOAL_FEED % of the ceiling with p99 ≤ $GOAL_FEED_P99_MS ms" feed_cell
+    line "comments ≥ $GOAL_COMMENTS % of the ceiling" goal_cell comments "$GOAL_COMMENTS"
+    line "one client's create p50 ≤ $GOAL_CREATE_1_P50_MS ms (set for PostgreSQL)" create_one_cell
+    line "create ≥ $GOAL_CREATE_TIMES × the run of 2026-12-02" create_times_cell
+    line "GraphQL page (graphql) ≥ $GOAL_GRAPHQL % of REST's (list-auth)" ratio_cell graphql list-auth "$GOAL_GRAPHQL"
+    line "deep keyset page (graphql-deep) ≥ $GOAL_GRAPHQL_DEEP % of the first's (graphql)" ratio_cell graphql-deep graphql "$GOAL_GRAPHQL_DEEP"
     line "zero errors (all scenarios, all runs)" errors_cell
     line "idle RSS ≤ $GOAL_RSS_MB MB" rss_cell
     echo

@@ -29,6 +29,11 @@ impl Blog {
 
     /// The comments on the article behind `slug`, oldest first, as
     /// `viewer` sees their authors.
+    ///
+    /// Not cached: the in-process cache holds 10,000 entries and evicts
+    /// the oldest first, and one more entry per article would push single
+    /// articles out (BENCHMARKS.md, blog: article reads fell from
+    /// thousands to about 500 req/s when comment lists were cached too).
     pub async fn list_comments(
         &self,
         viewer: Option<Uuid>,

@@ -26,6 +26,7 @@ pub mod feeds;
 pub mod live;
 pub mod profiles;
 pub mod users;
+mod views;
 
 use basalt_platform::events::EventWaker;
 use std::sync::Arc;
@@ -84,6 +85,21 @@ fn profile_of(user: Option<&basalt_identity::model::User>, following: bool) -> P
             image: None,
             following: false,
         },
+    }
+}
+
+/// One comment with its author, from `authors` (fetched for its page).
+fn comment_of(
+    r: CommentRow,
+    authors: &std::collections::HashMap<Uuid, basalt_identity::model::User>,
+) -> Comment {
+    Comment {
+        author: profile_of(authors.get(&r.author_id), r.following),
+        id: r.id,
+        article_id: r.article_id,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        body: r.body,
     }
 }
 
@@ -191,17 +207,7 @@ impl Blog {
     pub async fn comments(&self, rows: Vec<CommentRow>) -> Result<Vec<Comment>, BlogError> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
         let authors = self.identity.users_by_ids(&ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Comment {
-                author: profile_of(authors.get(&r.author_id), r.following),
-                id: r.id,
-                article_id: r.article_id,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                body: r.body,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| comment_of(r, &authors)).collect())
     }
 
     /// A profile by username as `viewer` sees it, or 404.

@@ -32,8 +32,11 @@ impl Blog {
                 followee_id: id,
             },
         );
-        store::follow(&self.db, who, id, chrono::Utc::now(), &followed).await?;
-        self.events.wake();
+        if store::follow(&self.db, who, id, chrono::Utc::now(), &followed).await? {
+            self.events.wake();
+            // The reader's cached feed total counts the authors they follow.
+            self.invalidate().await;
+        }
         profile.following = true;
         Ok(profile)
     }
@@ -41,7 +44,9 @@ impl Blog {
     /// `who` no longer follows `username` (idempotent).
     pub async fn unfollow(&self, who: Uuid, username: &str) -> Result<Profile, BlogError> {
         let (id, mut profile) = self.profile(Some(who), username).await?;
-        store::unfollow(&self.db, who, id).await?;
+        if store::unfollow(&self.db, who, id).await? {
+            self.invalidate().await;
+        }
         profile.following = false;
         Ok(profile)
     }

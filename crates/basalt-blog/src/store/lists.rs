@@ -279,15 +279,15 @@ pub async fn newest_with_bodies(
     })
 }
 
-/// Articles by authors `viewer` follows, newest first, and their total.
+/// Articles by authors `viewer` follows, newest first (their total is
+/// [`feed_count`], which the service caches).
 pub async fn feed(
     db: &Db,
     viewer: Uuid,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<ArticleRow>, i64), sqlx::Error> {
-    let rows = feed_below(db, viewer, Uuid::max(), limit, offset).await?;
-    Ok((rows, feed_count(db, viewer).await?))
+) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    feed_below(db, viewer, Uuid::max(), limit, offset).await
 }
 
 /// Like [`feed`]'s rows, keyset-paged: the `limit` newest older than

@@ -157,8 +157,34 @@ pub struct NewArticle {
     pub tags: Vec<String>,
     /// Author.
     pub author_id: Uuid,
-    /// Now.
+    /// Now, to the microsecond (what both databases keep), so that the row
+    /// as inserted is the row as read back.
     pub now: DateTime<Utc>,
+}
+
+impl NewArticle {
+    /// The article as stored once inserted, as its author sees it: nobody
+    /// has favourited it yet, and nobody follows themselves.
+    pub fn into_row(self) -> ArticleRow {
+        ArticleRow {
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            description: self.description,
+            body: self.body,
+            tag_list: tag_list_json(&self.tags),
+            author_id: self.author_id,
+            favorites_count: 0,
+            created_at: self.now,
+            updated_at: self.now,
+            favorited: false,
+            following: false,
+        }
+    }
+}
+
+fn tag_list_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
 }
 
 /// Why an insert failed.
@@ -170,43 +196,62 @@ pub enum InsertError {
     Database(sqlx::Error),
 }
 
-/// Inserts an article and its tags, and records `event`, in one transaction.
+/// How many tags [`INSERT_TAGS`] takes at once.
+const TAGS_PER_STATEMENT: usize = 20;
+
+/// An article's tags in one statement: `$1` is the article, `$2`…`$21` one
+/// tag each, NULL when unused (`column1` is the name both databases give a
+/// `VALUES` list's first column).
+const INSERT_TAGS: &str = "INSERT INTO blog_article_tags (article_id, tag) SELECT $1, v.column1 FROM (VALUES \
+     ($2), ($3), ($4), ($5), ($6), ($7), ($8), ($9), ($10), ($11), \
+     ($12), ($13), ($14), ($15), ($16), ($17), ($18), ($19), ($20), ($21)) AS v \
+     WHERE v.column1 IS NOT NULL";
+
+/// Inserts an article and its tags, and records `event`, in one
+/// transaction of four statements (the article, its tags, the event, and
+/// nothing read back). A taken slug is found by the insert itself (`ON
+/// CONFLICT DO NOTHING` inserts no row), not by a query before it: the
+/// common case, a free slug, costs no extra round trip.
 pub async fn insert(db: &Db, a: &NewArticle, event: &Event) -> Result<(), InsertError> {
-    let result: Result<(), sqlx::Error> = async {
+    let result: Result<bool, sqlx::Error> = async {
         let mut tx = db.begin().await?;
-        with_tx!(&mut tx, |conn| {
-            sqlx::query(
+        let inserted: Option<Uuid> = with_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
                 "INSERT INTO blog_articles (id, slug, title, description, body, tag_list, author_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id",
             )
             .bind(a.id)
             .bind(&a.slug)
             .bind(&a.title)
             .bind(&a.description)
             .bind(&a.body)
-            .bind(serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into()))
+            .bind(tag_list_json(&a.tags))
             .bind(a.author_id)
             .bind(a.now)
-            .execute(conn)
+            .fetch_optional(conn)
             .await
-            .map(|r| r.rows_affected())
         })?;
-        for tag in &a.tags {
+        if inserted.is_none() {
+            // Dropped, the transaction is rolled back.
+            return Ok(false);
+        }
+        for tags in a.tags.chunks(TAGS_PER_STATEMENT) {
             with_tx!(&mut tx, |conn| {
-                sqlx::query("INSERT INTO blog_article_tags (article_id, tag) VALUES ($1, $2)")
-                    .bind(a.id)
-                    .bind(tag)
-                    .execute(conn)
-                    .await
-                    .map(|r| r.rows_affected())
+                let mut query = sqlx::query(INSERT_TAGS).bind(a.id);
+                for i in 0..TAGS_PER_STATEMENT {
+                    query = query.bind(tags.get(i).map(String::as_str));
+                }
+                query.execute(conn).await.map(|r| r.rows_affected())
             })?;
         }
         record_in(&mut tx, event).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
     .await;
     match result {
-        Ok(()) => Ok(()),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(InsertError::SlugTaken),
         Err(e) if unique_violation(&e).is_some_and(|c| c.contains("slug")) => {
             Err(InsertError::SlugTaken)
         }
@@ -327,14 +372,14 @@ async fn adjust_count(tx: &mut Tx, article: Uuid, by: i32) -> Result<(), sqlx::E
 }
 
 /// Follows; idempotent. `event` is recorded, in the same transaction, only
-/// when this call really started the follow.
+/// when this call really started the follow; returns whether it did.
 pub async fn follow(
     db: &Db,
     follower: Uuid,
     followee: Uuid,
     now: DateTime<Utc>,
     event: &Event,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let inserted = with_tx!(&mut tx, |conn| {
         sqlx::query(
@@ -351,12 +396,13 @@ pub async fn follow(
     if inserted == 1 {
         record_in(&mut tx, event).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(inserted == 1)
 }
 
-/// Unfollows; idempotent.
-pub async fn unfollow(db: &Db, follower: Uuid, followee: Uuid) -> Result<(), sqlx::Error> {
-    with_conn!(db, |conn| {
+/// Unfollows; idempotent. Returns whether a follow ended.
+pub async fn unfollow(db: &Db, follower: Uuid, followee: Uuid) -> Result<bool, sqlx::Error> {
+    let deleted = with_conn!(db, |conn| {
         sqlx::query("DELETE FROM blog_follows WHERE follower_id = $1 AND followee_id = $2")
             .bind(follower)
             .bind(followee)
@@ -364,7 +410,7 @@ pub async fn unfollow(db: &Db, follower: Uuid, followee: Uuid) -> Result<(), sql
             .await
             .map(|r| r.rows_affected())
     })?;
-    Ok(())
+    Ok(deleted == 1)
 }
 
 /// A viewer's flags over a page: which of its articles they favourited and

@@ -1,6 +1,7 @@
 //! The blog module: the RealWorld API and what Basalt adds to it.
 
 mod articles;
+mod cached_reads;
 pub mod caching;
 mod feeds;
 mod pages;
