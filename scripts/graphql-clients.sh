@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/basalt-server.sh
+source scripts/lib/basalt-server.sh
 
 CLIENTS=scripts/graphql-clients
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/basalt/graphql-clients"
@@ -41,35 +43,8 @@ if ! cmp -s "$CLIENTS/requirements.txt" "$VENV/requirements.txt"; then
     cp "$CLIENTS/requirements.txt" "$VENV/requirements.txt"
 fi
 
-name=${1:-SQLite} database_url=${2:-} redis_url=${3:-} amqp_url=${4:-}
-BASALT_BIN="${BASALT_BIN:-${CARGO_TARGET_DIR:-target}/debug/basalt}"
-alloc_port port 18600
-dir=$(mktemp -d /tmp/basalt-graphql-clients.XXXXXX)
-[ -n "$database_url" ] || database_url="sqlite://$dir/basalt.db"
-# Redis keys and RabbitMQ queues of its own, apart from any other run's.
-prefix="graphql-clients-$(date +%s%N)"
-# Only the settings below: Basalt refuses unknown BASALT_* variables, and
-# the caller's (BASALT_BIN, say) are not the server's.
-inherited=()
-for var in $(compgen -e); do
-    [[ "$var" != BASALT_* ]] || inherited+=(-u "$var")
-done
-env "${inherited[@]}" BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \
-    ${redis_url:+"BASALT_REDIS_URL=$redis_url" "BASALT_REDIS__KEY_PREFIX=$prefix"} \
-    ${amqp_url:+"BASALT_AMQP_URL=$amqp_url" "BASALT_EVENTS__AMQP_PREFIX=$prefix"} \
-    BASALT_LOG_LEVEL=warn "$BASALT_BIN" serve >"$dir/server.log" 2>&1 &
-pid=$!
-cleanup() {
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-for _ in $(seq 1 150); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.2
-done
-base="http://127.0.0.1:$port"
+name=${1:-SQLite}
+basalt_serve graphql-clients 18600 "${2:-}" "${3:-}" "${4:-}"
 
 status=0
 echo "==> graphql-js validates docs/graphql/ against the schema of the server on $name"
@@ -78,6 +53,6 @@ echo "==> gql (Python) runs docs/graphql/ against the server on $name"
 "$VENV/bin/python" "$CLIENTS/gql_client.py" "$base" docs/graphql || status=$?
 if [ "$status" -ne 0 ]; then
     echo "--- server log ($name) ---"
-    tail -50 "$dir/server.log"
+    tail -50 "$server_dir/server.log"
 fi
 exit "$status"

@@ -17,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/basalt-server.sh
+source scripts/lib/basalt-server.sh
 
 ST_VERSION=4.32.5
 ST_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/basalt/schemathesis"
@@ -26,36 +28,11 @@ if ! "$ST_DIR/bin/st" --version 2>/dev/null | grep -qF "$ST_VERSION"; then
     "$ST_DIR/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
 
-name=${1:-SQLite} database_url=${2:-} redis_url=${3:-} amqp_url=${4:-}
-BASALT_BIN="${BASALT_BIN:-${CARGO_TARGET_DIR:-target}/debug/basalt}"
-alloc_port port 18500
-dir=$(mktemp -d /tmp/basalt-schemathesis.XXXXXX)
-[ -n "$database_url" ] || database_url="sqlite://$dir/basalt.db"
+name=${1:-SQLite}
 # Redis keys and RabbitMQ queues of its own: the signed-out pass uses up the
 # sign-up rate limit of 127.0.0.1, which no later server must inherit.
-prefix="schemathesis-$(date +%s%N)"
-# Only the settings below: Basalt refuses unknown BASALT_* variables, and
-# the caller's (BASALT_BIN, say) are not the server's.
-inherited=()
-for var in $(compgen -e); do
-    [[ "$var" != BASALT_* ]] || inherited+=(-u "$var")
-done
-env "${inherited[@]}" BASALT_LISTEN="127.0.0.1:$port" BASALT_DATA_DIR="$dir" BASALT_DATABASE_URL="$database_url" \
-    ${redis_url:+"BASALT_REDIS_URL=$redis_url" "BASALT_REDIS__KEY_PREFIX=$prefix"} \
-    ${amqp_url:+"BASALT_AMQP_URL=$amqp_url" "BASALT_EVENTS__AMQP_PREFIX=$prefix"} \
-    BASALT_LOG_LEVEL=warn "$BASALT_BIN" serve >"$dir/server.log" 2>&1 &
-pid=$!
-cleanup() {
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-for _ in $(seq 1 150); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.2
-done
-base="http://127.0.0.1:$port"
+basalt_serve schemathesis 18500 "${2:-}" "${3:-}" "${4:-}"
+dir=$server_dir
 
 # The signed-in pass's user, registered before the signed-out pass can use
 # up the sign-up rate limit of this address.
