@@ -332,15 +332,7 @@ impl Blog {
                     let rows =
                         store::list_after(&self.db, None, &rows_filter, after, fetch).await?;
                     let total = self.filter_total(&filter, &rows_filter).await?;
-                    let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
-                    let authors = self.identity.users_by_ids(&ids).await?;
-                    Ok::<_, BlogError>(CachedArticles {
-                        articles: rows
-                            .into_iter()
-                            .map(|row| CachedArticle::of(row, &authors))
-                            .collect(),
-                        total,
-                    })
+                    self.cached_articles(rows, total).await
                 }),
             )
             .await?;
@@ -411,19 +403,29 @@ impl Blog {
                         None => store::feed(&self.db, who, limit, offset).await?,
                     };
                     let total = self.feed_total(who).await?;
-                    let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
-                    let authors = self.identity.users_by_ids(&ids).await?;
-                    Ok::<_, BlogError>(CachedArticles {
-                        articles: rows
-                            .into_iter()
-                            .map(|row| CachedArticle::of(row, &authors))
-                            .collect(),
-                        total,
-                    })
+                    self.cached_articles(rows, total).await
                 }),
             )
             .await?;
         serde_json::from_slice(&cached).map_err(|e| BlogError::Internal(e.into()))
+    }
+
+    /// `rows` with their authors (one call to identity), and `total`, as
+    /// the page is cached.
+    async fn cached_articles(
+        &self,
+        rows: Vec<ArticleRow>,
+        total: i64,
+    ) -> Result<CachedArticles, BlogError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+        let authors = self.identity.users_by_ids(&ids).await?;
+        Ok(CachedArticles {
+            articles: rows
+                .into_iter()
+                .map(|row| CachedArticle::of(row, &authors))
+                .collect(),
+            total,
+        })
     }
 
     /// Bodies and their sanitised HTML (crate::render::markdown_to_safe_html) of these articles, in one statement

@@ -19,7 +19,7 @@ use crate::store::{ArticleRow, ViewerFlags};
 
 /// An author as cached; `id` is None when the account is gone (nobody
 /// follows "[deleted]").
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct CachedAuthor {
     id: Option<Uuid>,
     username: String,
@@ -120,28 +120,23 @@ impl CachedArticle {
 
     /// The article as the viewer it was read for sees it: a view cached
     /// for one viewer only (their feed).
-    pub(crate) fn seen_as_read(self) -> Article {
-        Article {
-            favorited: self.favorited,
-            author: self.author.seen_as_read(),
-            id: self.id,
-            slug: self.slug,
-            title: self.title,
-            description: self.description,
-            body: None,
-            body_html: None,
-            tag_list: self.tag_list,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            favorites_count: self.favorites_count,
-        }
+    pub(crate) fn seen_as_read(mut self) -> Article {
+        let author = std::mem::take(&mut self.author).seen_as_read();
+        let favorited = self.favorited;
+        self.into_article(favorited, author)
     }
 
     /// The article as a viewer with `flags` sees it.
-    pub(crate) fn seen_by(self, flags: &ViewerFlags) -> Article {
+    pub(crate) fn seen_by(mut self, flags: &ViewerFlags) -> Article {
+        let author = std::mem::take(&mut self.author).seen_by(&flags.following);
+        let favorited = flags.favorited.contains(&self.id);
+        self.into_article(favorited, author)
+    }
+
+    fn into_article(self, favorited: bool, author: Profile) -> Article {
         Article {
-            favorited: flags.favorited.contains(&self.id),
-            author: self.author.seen_by(&flags.following),
+            favorited,
+            author,
             id: self.id,
             slug: self.slug,
             title: self.title,
