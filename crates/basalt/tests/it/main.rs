@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file).
 
 mod blog;
+mod chat;
 mod cli;
 mod concepts_doc;
 mod docs;
