@@ -20,9 +20,9 @@ use crate::config::RedisUrl;
 
 /// Longest wait for one Redis command. Loopback and LAN answers take well
 /// under a millisecond; past this, the caller falls back instead of waiting.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// Longest wait for a new connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A shared, self-healing connection to Redis. Cheap to clone.
 #[derive(Clone)]
