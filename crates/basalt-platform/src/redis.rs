@@ -1,5 +1,5 @@
 //! The Redis connection behind the distributed adapters (cache, rate limits,
-//! sessions), configured by `BASALT_REDIS_URL`.
+//! broadcast, presence, sessions), configured by `BASALT_REDIS_URL`.
 //!
 //! Redis is an accelerator and a coordinator, never the only copy of data:
 //! every adapter keeps working, degraded, while Redis is away. So the

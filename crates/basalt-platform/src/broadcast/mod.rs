@@ -8,7 +8,7 @@
 //! consumer that needs every message keeps correctness elsewhere (the chat:
 //! offsets in the database) and catches up on a gap.
 //!
-//! Both adapters share the local half, [`Topics`]: one
+//! Both adapters share the local half (`Topics`): one
 //! `tokio::sync::broadcast` channel per topic that has subscribers on this
 //! node, created by the first subscription and removed with the last.
 
