@@ -87,6 +87,7 @@ async fn no_background_task_outlives_shutdown() {
         "identity.signing_key_refresh",
         "cache.invalidation_listener",
         "cache.invalidation_retry",
+        "broadcast.listener",
         "test-notes.ticker",
     ]
     .map(String::from)
