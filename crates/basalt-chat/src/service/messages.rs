@@ -75,18 +75,18 @@ pub fn mentioned_names(body: &str) -> Vec<String> {
     while i < chars.len() {
         let at_word_start = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '@');
         if chars[i] == '@' && at_word_start {
-            let name: String = chars[i + 1..]
+            let word: String = chars[i + 1..]
                 .iter()
                 .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
                 .collect();
-            let name = name.trim_end_matches('.').to_lowercase();
+            i += 1 + word.chars().count();
+            let name = word.trim_end_matches('.').to_lowercase();
             if (3..=32).contains(&name.chars().count()) && !names.contains(&name) {
                 names.push(name);
                 if names.len() == MAX_MENTIONS {
                     break;
                 }
             }
-            i += 1 + name.chars().count();
         } else {
             i += 1;
         }

@@ -5,6 +5,3 @@
 pub mod messages;
 pub mod reads;
 pub mod rooms;
-
-pub use messages::{MessageRow, NewMessage, Sent};
-pub use rooms::{MemberRow, RoomRow};

@@ -25,8 +25,6 @@ pub struct RoomRow {
 /// A membership (or invitation, or ban) as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
-    /// The room.
-    pub room_id: Uuid,
     /// The user.
     pub user_id: Uuid,
     /// `owner`, `moderator` or `member`.
@@ -35,8 +33,6 @@ pub struct MemberRow {
     pub state: String,
     /// Muted by a moderator.
     pub muted: bool,
-    /// The newest offset read.
-    pub read_offset: i64,
     /// Since when.
     pub since: DateTime<Utc>,
 }
@@ -184,7 +180,7 @@ pub async fn rooms_for(
 pub async fn member(db: &Db, room: Uuid, user: Uuid) -> Result<Option<MemberRow>, sqlx::Error> {
     with_conn!(db, |conn| {
         sqlx::query_as::<_, MemberRow>(
-            "SELECT room_id, user_id, role, state, muted, read_offset, since \
+            "SELECT user_id, role, state, muted, since \
              FROM chat_members WHERE room_id = $1 AND user_id = $2",
         )
         .bind(room)
@@ -198,7 +194,7 @@ pub async fn member(db: &Db, room: Uuid, user: Uuid) -> Result<Option<MemberRow>
 pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, sqlx::Error> {
     with_conn!(db, |conn| {
         sqlx::query_as::<_, MemberRow>(
-            "SELECT room_id, user_id, role, state, muted, read_offset, since \
+            "SELECT user_id, role, state, muted, since \
              FROM chat_members WHERE room_id = $1 ORDER BY since, user_id",
         )
         .bind(room)

@@ -93,7 +93,7 @@ pub(super) async fn serve(sockets: Sockets, socket: WebSocket, user: Option<Uuid
         None => Ok(()),
     };
     let end = match end {
-        Ok(()) => connection.run().await,
+        Ok(()) => connection.run().await.err().unwrap_or("client"),
         Err(end) => end,
     };
     connection.leave_all();
@@ -153,6 +153,10 @@ impl Connection {
                         return self.close(4008, "send queue overflowed; read faster", "slow_consumer").await;
                     }
                 }
+                // What was published for the client goes out before more of
+                // its frames are read: a client that floods frames slows its
+                // own reading, and never starves its queue into overflow.
+                Some(item) = self.queue.recv() => self.on_item(item).await?,
                 incoming = self.socket.recv() => {
                     self.last_heard = Instant::now();
                     match incoming {
@@ -165,7 +169,6 @@ impl Connection {
                         Some(Err(_)) => return Err("error"),
                     }
                 }
-                Some(item) = self.queue.recv() => self.on_item(item).await?,
                 _ = tick.tick(), if self.user.is_some() => self.on_tick(ttl).await?,
             }
         }
