@@ -180,7 +180,13 @@ pub fn removed(room: Uuid) -> String {
 }
 
 /// `subscribed`: a subscription is live.
-pub fn subscribed(id: &Option<Value>, room: Uuid, epoch: &str, offset: i64, recovered: bool) -> String {
+pub fn subscribed(
+    id: &Option<Value>,
+    room: Uuid,
+    epoch: &str,
+    offset: i64,
+    recovered: bool,
+) -> String {
     json!({"type": "subscribed", "id": id, "room": room, "epoch": epoch, "offset": offset,
         "recovered": recovered})
     .to_string()

@@ -201,7 +201,11 @@ impl Hub {
     /// Hands `topic`'s frames to `outbox` (connection `id`) from now on.
     /// For a room, `head` is its newest offset as the caller read it.
     pub fn listen(&self, topic: Topic, id: u64, outbox: Outbox, head: i64) {
-        let mut topics = self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut topics = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // Under the map's lock, so that the topic's last listener leaving
         // at the same time cannot end the subscription this one joins.
         let state = topics
@@ -218,11 +222,18 @@ impl Hub {
     /// Stops handing `topic`'s frames to connection `id`; the topic's
     /// subscription ends with its last listener.
     pub fn unlisten(&self, topic: Topic, id: u64) {
-        let mut topics = self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut topics = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let Some(state) = topics.get(&topic) else {
             return;
         };
-        let mut listeners = state.listeners.write().unwrap_or_else(PoisonError::into_inner);
+        let mut listeners = state
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         listeners.remove(&id);
         if listeners.is_empty() {
             drop(listeners);

@@ -103,7 +103,10 @@ impl Live {
     /// A message frame at `offset` to a room's subscribers.
     pub async fn message(&self, room: Uuid, offset: i64, frame: &str) {
         self.broadcast
-            .publish(&room_topic(room), Envelope::encode(Some(offset), None, frame))
+            .publish(
+                &room_topic(room),
+                Envelope::encode(Some(offset), None, frame),
+            )
             .await;
     }
 
@@ -125,7 +128,10 @@ impl Live {
     pub async fn removed(&self, user: Uuid, room: Uuid) {
         let frame = crate::frames::removed(room);
         self.broadcast
-            .publish(&user_topic(user), Envelope::encode(None, Some(room), &frame))
+            .publish(
+                &user_topic(user),
+                Envelope::encode(None, Some(room), &frame),
+            )
             .await;
     }
 }

@@ -32,7 +32,11 @@ impl ChatMetrics {
     /// Registers the metrics (prefix `basalt_chat_`).
     pub fn register(&self, registry: &mut Registry) {
         let chat = registry.sub_registry_with_prefix("chat");
-        chat.register("sockets", "Chat WebSockets open on this node", self.sockets.clone());
+        chat.register(
+            "sockets",
+            "Chat WebSockets open on this node",
+            self.sockets.clone(),
+        );
         chat.register(
             "delivered_messages",
             "Message frames written to chat sockets",

@@ -165,7 +165,9 @@ pub async fn unreact(
     Path((id, message_id, emoji)): Path<(Uuid, i64, String)>,
 ) -> Result<Json<MessageBody>, Failure> {
     Ok(Json(MessageBody {
-        message: chat.react(who.user_id, id, message_id, &emoji, false).await?,
+        message: chat
+            .react(who.user_id, id, message_id, &emoji, false)
+            .await?,
     }))
 }
 

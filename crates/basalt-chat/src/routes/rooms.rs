@@ -10,9 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::model::{
-    MemberBody, MemberRole, MembersBody, RoomBody, RoomKind, RoomsBody,
-};
+use crate::model::{MemberBody, MemberRole, MembersBody, RoomBody, RoomKind, RoomsBody};
 use crate::service::Chat;
 use crate::service::members::MemberChange;
 
@@ -156,7 +154,9 @@ pub async fn update_member(
         muted: body.muted,
     };
     Ok(Json(MemberBody {
-        member: chat.update_member(who.user_id, id, &username, change).await?,
+        member: chat
+            .update_member(who.user_id, id, &username, change)
+            .await?,
     }))
 }
 

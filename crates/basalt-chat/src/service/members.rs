@@ -57,9 +57,12 @@ impl Chat {
             })
             .collect();
         members.sort_by(|a, b| {
-            b.role
-                .cmp(&a.role)
-                .then_with(|| a.user.username.to_lowercase().cmp(&b.user.username.to_lowercase()))
+            b.role.cmp(&a.role).then_with(|| {
+                a.user
+                    .username
+                    .to_lowercase()
+                    .cmp(&b.user.username.to_lowercase())
+            })
         });
         Ok(members)
     }

@@ -202,7 +202,11 @@ impl Chat {
     /// instead (nothing is posted or published again).
     pub async fn send(&self, user: Uuid, room: Uuid, post: Post) -> Result<Message, Failure> {
         let body = message_body(&post.body)?;
-        if post.nonce.as_ref().is_some_and(|n| n.is_empty() || n.len() > 64) {
+        if post
+            .nonce
+            .as_ref()
+            .is_some_and(|n| n.is_empty() || n.len() > 64)
+        {
             return Err(invalid("nonce", "must be 1 to 64 bytes"));
         }
         self.limit("send", user).await?;
@@ -258,7 +262,11 @@ impl Chat {
             mentions: mentioned.iter().map(|p| p.username.clone()).collect(),
         };
         self.live
-            .message(room, sent.offset, &frames::message(&message, &access.room.epoch))
+            .message(
+                room,
+                sent.offset,
+                &frames::message(&message, &access.room.epoch),
+            )
             .await;
         for person in &mentioned {
             self.live
@@ -318,7 +326,9 @@ impl Chat {
             .await?
             .ok_or_else(|| not_found("message"))?;
         if row.author_id != user && access.require_moderator().is_err() {
-            return Err(forbidden("only its author or a moderator may delete a message"));
+            return Err(forbidden(
+                "only its author or a moderator may delete a message",
+            ));
         }
         if row.deleted_at.is_some() {
             return Ok(());

@@ -14,8 +14,8 @@
 
 pub mod access;
 pub mod members;
-pub mod presence;
 pub mod messages;
+pub mod presence;
 pub mod reads;
 pub mod rooms;
 
@@ -125,7 +125,10 @@ impl Chat {
         };
         let decision = self
             .limiter
-            .check(&format!("chat:{what}:{user}"), Quota::per_minute(per_minute))
+            .check(
+                &format!("chat:{what}:{user}"),
+                Quota::per_minute(per_minute),
+            )
             .await;
         if decision.allowed {
             Ok(())

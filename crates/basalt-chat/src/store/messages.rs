@@ -87,9 +87,7 @@ pub async fn send(db: &Db, new: &NewMessage<'_>) -> Result<Sent, sqlx::Error> {
     match insert(db, new).await {
         Err(e) if unique_violation(&e).is_some_and(|c| c.contains("nonce")) => {
             let nonce = new.nonce.unwrap_or_default();
-            by_nonce(db, new.room, new.author, nonce)
-                .await?
-                .ok_or(e)
+            by_nonce(db, new.room, new.author, nonce).await?.ok_or(e)
         }
         other => other,
     }

@@ -288,9 +288,8 @@ impl Connection {
         if self.last_heard.elapsed() > ttl * 2 {
             return self.close(1001, "no answer from the client", "error").await;
         }
-        match self.sockets.chat.identity.standing(user).await {
-            Ok(None) => return self.close(4003, "the account is gone", "signed_out").await,
-            Ok(Some(_)) | Err(_) => {}
+        if let Ok(None) = self.sockets.chat.identity.standing(user).await {
+            return self.close(4003, "the account is gone", "signed_out").await;
         }
         let status = self.status.clone();
         if let Err(failure) = self.sockets.chat.heartbeat(user, &status).await {
@@ -298,11 +297,8 @@ impl Connection {
         }
         // Browsers answer pings by themselves: a client that has gone away
         // stops answering, and is closed above.
-        let _ = tokio::time::timeout(
-            WRITE_TIMEOUT,
-            self.socket.send(Message::Ping(Bytes::new())),
-        )
-        .await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Ping(Bytes::new())))
+            .await;
         Ok(())
     }
 
@@ -353,10 +349,7 @@ impl Connection {
     async fn catch_up(&mut self, room: Uuid) -> Result<(), End> {
         let mut pending = VecDeque::from([room]);
         while let Some(room) = pending.pop_front() {
-            loop {
-                let Some(sub) = self.rooms.get(&room) else {
-                    break;
-                };
+            while let Some(sub) = self.rooms.get(&room) {
                 let (after, epoch) = (sub.next - 1, sub.epoch.clone());
                 let page = match self
                     .sockets
@@ -515,7 +508,10 @@ impl Connection {
         let head = access.room.last_offset;
         let max_gap = self.chat().config.recovery_max_messages;
         let resume = since.filter(|s| {
-            s.epoch == access.room.epoch && s.offset >= 0 && s.offset <= head && head - s.offset <= max_gap
+            s.epoch == access.room.epoch
+                && s.offset >= 0
+                && s.offset <= head
+                && head - s.offset <= max_gap
         });
         let recovered = resume.is_some();
         let next = resume.map_or(head + 1, |s| s.offset + 1);

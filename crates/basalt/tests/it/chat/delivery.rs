@@ -10,7 +10,9 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Socket, chat_app, connect, create_room, join, next_of, post, send, sign_up, subscribe};
+use super::{
+    Socket, chat_app, connect, create_room, join, next_of, post, send, sign_up, subscribe,
+};
 
 const BURST: i64 = 10_000;
 
@@ -28,9 +30,15 @@ async fn burst_of(socket: &mut Socket, room: &str, count: i64, body: &str) -> Ve
     let sender = async move {
         use futures_util::SinkExt as _;
         for i in 0..count {
-            let text = if body.is_empty() { format!("burst {i}") } else { body.clone() };
+            let text = if body.is_empty() {
+                format!("burst {i}")
+            } else {
+                body.clone()
+            };
             let frame = json!({ "type": "send", "id": i, "room": room, "body": text });
-            sink.feed(Message::text(frame.to_string())).await.expect("sent");
+            sink.feed(Message::text(frame.to_string()))
+                .await
+                .expect("sent");
         }
         sink.flush().await.expect("flushed");
         sink
@@ -93,14 +101,31 @@ async fn resume_mid_burst(sender_app: &TestApp, reader_app: &TestApp) {
         seen
     };
     let (acked, seen) = tokio::join!(publisher, first_part);
-    assert_eq!(acked, (1..=BURST).collect::<Vec<_>>(), "offsets are gapless");
-    assert_eq!(seen, (1..=3_000).collect::<Vec<_>>(), "live delivery is in order");
+    assert_eq!(
+        acked,
+        (1..=BURST).collect::<Vec<_>>(),
+        "offsets are gapless"
+    );
+    assert_eq!(
+        seen,
+        (1..=3_000).collect::<Vec<_>>(),
+        "live delivery is in order"
+    );
 
     let mut resumed = connect(reader_app, &reader).await;
-    let answer = subscribe(&mut resumed, &room, Some(json!({ "offset": 3_000, "epoch": epoch }))).await;
+    let answer = subscribe(
+        &mut resumed,
+        &room,
+        Some(json!({ "offset": 3_000, "epoch": epoch })),
+    )
+    .await;
     assert_eq!(answer["recovered"], true, "{answer}");
     let rest = offsets_of(&mut resumed, (BURST - 3_000) as usize).await;
-    assert_eq!(rest, (3_001..=BURST).collect::<Vec<_>>(), "exactly the missed messages, in order");
+    assert_eq!(
+        rest,
+        (3_001..=BURST).collect::<Vec<_>>(),
+        "exactly the missed messages, in order"
+    );
     // Then live ones, with nothing replayed twice.
     post(sender_app, &writer, &room, "after the burst").await;
     assert_eq!(next_of(&mut resumed, "message").await["offset"], BURST + 1);
@@ -139,17 +164,35 @@ async fn a_resume_the_server_cannot_serve_says_recovered_false() {
     send(&mut socket, json!({ "type": "unsubscribe", "room": room })).await;
     next_of(&mut socket, "unsubscribed").await;
 
-    let within = subscribe(&mut socket, &room, Some(json!({ "offset": 6, "epoch": epoch }))).await;
+    let within = subscribe(
+        &mut socket,
+        &room,
+        Some(json!({ "offset": 6, "epoch": epoch })),
+    )
+    .await;
     assert_eq!(within["recovered"], true);
     assert_eq!(offsets_of(&mut socket, 4).await, vec![7, 8, 9, 10]);
     send(&mut socket, json!({ "type": "unsubscribe", "room": room })).await;
     next_of(&mut socket, "unsubscribed").await;
 
-    let too_far = subscribe(&mut socket, &room, Some(json!({ "offset": 2, "epoch": epoch }))).await;
-    assert_eq!((too_far["recovered"].as_bool(), too_far["offset"].as_i64()), (Some(false), Some(10)));
+    let too_far = subscribe(
+        &mut socket,
+        &room,
+        Some(json!({ "offset": 2, "epoch": epoch })),
+    )
+    .await;
+    assert_eq!(
+        (too_far["recovered"].as_bool(), too_far["offset"].as_i64()),
+        (Some(false), Some(10))
+    );
     send(&mut socket, json!({ "type": "unsubscribe", "room": room })).await;
     next_of(&mut socket, "unsubscribed").await;
-    let other_epoch = subscribe(&mut socket, &room, Some(json!({ "offset": 8, "epoch": "another" }))).await;
+    let other_epoch = subscribe(
+        &mut socket,
+        &room,
+        Some(json!({ "offset": 8, "epoch": "another" })),
+    )
+    .await;
     assert_eq!(other_epoch["recovered"], false);
     // Either way only messages after the room's newest offset follow.
     post(&app, &writer, &room, "new").await;
@@ -171,7 +214,11 @@ async fn a_client_that_never_reads_is_disconnected_and_its_queue_freed() {
         .env("BASALT_CHAT__SEND_QUEUE_MAX", "16")
         .spawn()
         .await;
-    let (writer, idle, watcher) = (sign_up(&app).await, sign_up(&app).await, sign_up(&app).await);
+    let (writer, idle, watcher) = (
+        sign_up(&app).await,
+        sign_up(&app).await,
+        sign_up(&app).await,
+    );
     let room = create_room(&app, &writer, "Firehose", "public").await;
     join(&app, &idle, &room).await;
     join(&app, &watcher, &room).await;
@@ -191,6 +238,10 @@ async fn a_client_that_never_reads_is_disconnected_and_its_queue_freed() {
         // The reading subscriber keeps up: it is not the one closed.
         offsets_of(&mut reader, 200).await;
     }
-    assert_eq!(metric(&app, "basalt_chat_sockets", "").await, 2.0, "only the readers remain");
+    assert_eq!(
+        metric(&app, "basalt_chat_sockets", "").await,
+        2.0,
+        "only the readers remain"
+    );
     drop(stalled);
 }

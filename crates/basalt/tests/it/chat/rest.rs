@@ -35,52 +35,135 @@ async fn rooms_are_created_listed_joined_and_left() {
     assert_eq!(listed["last_offset"], 0);
 
     join(&app, &other, &room).await;
-    let (_, got) = call(&app, &other, Method::GET, &format!("/api/chat/rooms/{room}"), None).await;
+    let (_, got) = call(
+        &app,
+        &other,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}"),
+        None,
+    )
+    .await;
     assert_eq!(got["room"]["membership"]["role"], "member");
     assert_eq!(got["room"]["membership"]["state"], "joined");
 
-    let (status, _) = call(&app, &other, Method::POST, &format!("/api/chat/rooms/{room}/leave"), None).await;
+    let (status, _) = call(
+        &app,
+        &other,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/leave"),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
-    let (_, got) = call(&app, &other, Method::GET, &format!("/api/chat/rooms/{room}"), None).await;
+    let (_, got) = call(
+        &app,
+        &other,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}"),
+        None,
+    )
+    .await;
     assert_eq!(got["room"]["membership"], Value::Null);
 
     // Bad input is a problem, not a room.
-    let (status, problem) = call(&app, &owner, Method::POST, "/api/chat/rooms",
-        Some(json!({ "name": "  ", "kind": "public" }))).await;
+    let (status, problem) = call(
+        &app,
+        &owner,
+        Method::POST,
+        "/api/chat/rooms",
+        Some(json!({ "name": "  ", "kind": "public" })),
+    )
+    .await;
     assert_eq!(status, 422, "{problem}");
-    let (status, _) = call(&app, &owner, Method::POST, "/api/chat/rooms",
-        Some(json!({ "name": "x", "kind": "direct" }))).await;
+    let (status, _) = call(
+        &app,
+        &owner,
+        Method::POST,
+        "/api/chat/rooms",
+        Some(json!({ "name": "x", "kind": "direct" })),
+    )
+    .await;
     assert_eq!(status, 422);
-    let (status, _) = call(&app, &owner, Method::POST, "/api/chat/rooms",
-        Some(json!({ "name": "x", "kind": "secret" }))).await;
+    let (status, _) = call(
+        &app,
+        &owner,
+        Method::POST,
+        "/api/chat/rooms",
+        Some(json!({ "name": "x", "kind": "secret" })),
+    )
+    .await;
     assert!(status == 400 || status == 422, "{status}");
 }
 
 #[tokio::test]
 async fn private_rooms_are_hidden_and_invite_only_rooms_need_an_invitation() {
     let app = chat_app().spawn().await;
-    let (owner, guest, outsider) = (sign_up(&app).await, sign_up(&app).await, sign_up(&app).await);
+    let (owner, guest, outsider) = (
+        sign_up(&app).await,
+        sign_up(&app).await,
+        sign_up(&app).await,
+    );
 
     let private = create_room(&app, &owner, "Staff", "private").await;
-    let (status, _) = call(&app, &outsider, Method::GET, &format!("/api/chat/rooms/{private}"), None).await;
+    let (status, _) = call(
+        &app,
+        &outsider,
+        Method::GET,
+        &format!("/api/chat/rooms/{private}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404, "a private room is not known to outsiders");
     let (_, rooms) = call(&app, &outsider, Method::GET, "/api/chat/rooms", None).await;
     assert!(!rooms.to_string().contains(&private));
-    let (status, _) = call(&app, &outsider, Method::GET, &format!("/api/chat/rooms/{private}/messages"), None).await;
+    let (status, _) = call(
+        &app,
+        &outsider,
+        Method::GET,
+        &format!("/api/chat/rooms/{private}/messages"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, member) = call(&app, &owner, Method::POST, &format!("/api/chat/rooms/{private}/members"),
-        Some(json!({ "username": guest.username }))).await;
+    let (status, member) = call(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/api/chat/rooms/{private}/members"),
+        Some(json!({ "username": guest.username })),
+    )
+    .await;
     assert_eq!(status, 200, "{member}");
     assert_eq!(member["member"]["state"], "joined");
     post(&app, &guest, &private, "hello staff").await;
 
     let invite_only = create_room(&app, &owner, "Club", "invite_only").await;
-    let (status, _) = call(&app, &outsider, Method::POST, &format!("/api/chat/rooms/{invite_only}/join"), None).await;
+    let (status, _) = call(
+        &app,
+        &outsider,
+        Method::POST,
+        &format!("/api/chat/rooms/{invite_only}/join"),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "joining needs an invitation");
-    let (status, _) = call(&app, &outsider, Method::GET, &format!("/api/chat/rooms/{invite_only}/messages"), None).await;
+    let (status, _) = call(
+        &app,
+        &outsider,
+        Method::GET,
+        &format!("/api/chat/rooms/{invite_only}/messages"),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "an invite-only room is listed, not readable");
-    let (_, invited) = call(&app, &owner, Method::POST, &format!("/api/chat/rooms/{invite_only}/members"),
-        Some(json!({ "username": outsider.username }))).await;
+    let (_, invited) = call(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/api/chat/rooms/{invite_only}/members"),
+        Some(json!({ "username": outsider.username })),
+    )
+    .await;
     assert_eq!(invited["member"]["state"], "invited");
     join(&app, &outsider, &invite_only).await;
     post(&app, &outsider, &invite_only, "thanks for the invite").await;
@@ -89,57 +172,160 @@ async fn private_rooms_are_hidden_and_invite_only_rooms_need_an_invitation() {
 #[tokio::test]
 async fn moderators_mute_kick_and_ban_and_only_the_owner_names_them() {
     let app = chat_app().spawn().await;
-    let (owner, moderator, member) = (sign_up(&app).await, sign_up(&app).await, sign_up(&app).await);
+    let (owner, moderator, member) = (
+        sign_up(&app).await,
+        sign_up(&app).await,
+        sign_up(&app).await,
+    );
     let room = create_room(&app, &owner, "Town hall", "public").await;
     join(&app, &moderator, &room).await;
     join(&app, &member, &room).await;
     let path = |who: &str| format!("/api/chat/rooms/{room}/members/{who}");
 
-    let (status, promoted) = call(&app, &owner, Method::PUT, &path(&moderator.username),
-        Some(json!({ "role": "moderator" }))).await;
+    let (status, promoted) = call(
+        &app,
+        &owner,
+        Method::PUT,
+        &path(&moderator.username),
+        Some(json!({ "role": "moderator" })),
+    )
+    .await;
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(promoted["member"]["role"], "moderator");
-    let (status, _) = call(&app, &moderator, Method::PUT, &path(&member.username),
-        Some(json!({ "role": "moderator" }))).await;
+    let (status, _) = call(
+        &app,
+        &moderator,
+        Method::PUT,
+        &path(&member.username),
+        Some(json!({ "role": "moderator" })),
+    )
+    .await;
     assert_eq!(status, 403, "only the owner changes roles");
-    let (status, _) = call(&app, &member, Method::PUT, &path(&moderator.username),
-        Some(json!({ "muted": true }))).await;
+    let (status, _) = call(
+        &app,
+        &member,
+        Method::PUT,
+        &path(&moderator.username),
+        Some(json!({ "muted": true })),
+    )
+    .await;
     assert_eq!(status, 403, "members do not moderate");
 
-    let (status, muted) = call(&app, &moderator, Method::PUT, &path(&member.username),
-        Some(json!({ "muted": true }))).await;
+    let (status, muted) = call(
+        &app,
+        &moderator,
+        Method::PUT,
+        &path(&member.username),
+        Some(json!({ "muted": true })),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(muted["member"]["muted"], true);
-    let (status, _) = call(&app, &member, Method::POST, &format!("/api/chat/rooms/{room}/messages"),
-        Some(json!({ "body": "can I speak?" }))).await;
+    let (status, _) = call(
+        &app,
+        &member,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/messages"),
+        Some(json!({ "body": "can I speak?" })),
+    )
+    .await;
     assert_eq!(status, 403, "muted members may not send");
-    call(&app, &moderator, Method::PUT, &path(&member.username), Some(json!({ "muted": false }))).await;
+    call(
+        &app,
+        &moderator,
+        Method::PUT,
+        &path(&member.username),
+        Some(json!({ "muted": false })),
+    )
+    .await;
     post(&app, &member, &room, "thank you").await;
 
-    let (status, _) = call(&app, &moderator, Method::DELETE, &path(&owner.username), None).await;
+    let (status, _) = call(
+        &app,
+        &moderator,
+        Method::DELETE,
+        &path(&owner.username),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "a moderator does not kick the owner");
-    let (status, _) = call(&app, &moderator, Method::DELETE, &path(&member.username), None).await;
+    let (status, _) = call(
+        &app,
+        &moderator,
+        Method::DELETE,
+        &path(&member.username),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
-    let (_, members) = call(&app, &owner, Method::GET, &format!("/api/chat/rooms/{room}/members"), None).await;
+    let (_, members) = call(
+        &app,
+        &owner,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/members"),
+        None,
+    )
+    .await;
     assert!(!members.to_string().contains(&member.username), "{members}");
 
-    let (status, banned) = call(&app, &moderator, Method::POST, &format!("/api/chat/rooms/{room}/bans"),
-        Some(json!({ "username": member.username }))).await;
+    let (status, banned) = call(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/bans"),
+        Some(json!({ "username": member.username })),
+    )
+    .await;
     assert_eq!(status, 200, "{banned}");
     assert_eq!(banned["member"]["state"], "banned");
-    let (status, _) = call(&app, &member, Method::POST, &format!("/api/chat/rooms/{room}/join"), None).await;
+    let (status, _) = call(
+        &app,
+        &member,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/join"),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "the banned may not join");
-    let (status, _) = call(&app, &member, Method::GET, &format!("/api/chat/rooms/{room}/messages"), None).await;
+    let (status, _) = call(
+        &app,
+        &member,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages"),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "nor read a public room");
     // Deleting the row lifts the ban.
-    let (status, _) = call(&app, &moderator, Method::DELETE, &path(&member.username), None).await;
+    let (status, _) = call(
+        &app,
+        &moderator,
+        Method::DELETE,
+        &path(&member.username),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     join(&app, &member, &room).await;
 
     // The owner leaves: the moderator inherits the room.
-    let (status, _) = call(&app, &owner, Method::POST, &format!("/api/chat/rooms/{room}/leave"), None).await;
+    let (status, _) = call(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/leave"),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
-    let (_, got) = call(&app, &moderator, Method::GET, &format!("/api/chat/rooms/{room}"), None).await;
+    let (_, got) = call(
+        &app,
+        &moderator,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}"),
+        None,
+    )
+    .await;
     assert_eq!(got["room"]["membership"]["role"], "owner");
 }
 
@@ -182,7 +368,14 @@ async fn offsets_are_gapless_and_history_pages_both_ways() {
     assert_eq!(offsets(&page("?after=18").await), vec![19, 20]);
     assert_eq!(page("?after=18").await["has_more"], false);
     assert_eq!(offsets(&page("?after=5&before=9").await), vec![6, 7, 8]);
-    let (status, _) = call(&app, &a, Method::GET, &format!("/api/chat/rooms/{room}/messages?limit=0"), None).await;
+    let (status, _) = call(
+        &app,
+        &a,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages?limit=0"),
+        None,
+    )
+    .await;
     assert_eq!(status, 422);
 }
 
@@ -192,36 +385,106 @@ async fn messages_are_edited_deleted_to_tombstones_reacted_to_and_sanitised() {
     let (author, other) = (sign_up(&app).await, sign_up(&app).await);
     let room = create_room(&app, &author, "Edits", "public").await;
     join(&app, &other, &room).await;
-    let message = post(&app, &author, &room, "Hello **world** <script>alert(1)</script>").await;
+    let message = post(
+        &app,
+        &author,
+        &room,
+        "Hello **world** <script>alert(1)</script>",
+    )
+    .await;
     let html = message["body_html"].as_str().expect("html");
     assert!(html.contains("<strong>world</strong>"), "{html}");
     assert!(!html.contains("<script"), "{html}");
     let id = message["id"].as_i64().expect("id");
     let path = format!("/api/chat/rooms/{room}/messages/{id}");
 
-    let (status, _) = call(&app, &other, Method::PATCH, &path, Some(json!({ "body": "mine now" }))).await;
+    let (status, _) = call(
+        &app,
+        &other,
+        Method::PATCH,
+        &path,
+        Some(json!({ "body": "mine now" })),
+    )
+    .await;
     assert_eq!(status, 403, "only the author edits");
-    let (status, edited) = call(&app, &author, Method::PATCH, &path, Some(json!({ "body": "Hello *again*" }))).await;
+    let (status, edited) = call(
+        &app,
+        &author,
+        Method::PATCH,
+        &path,
+        Some(json!({ "body": "Hello *again*" })),
+    )
+    .await;
     assert_eq!(status, 200, "{edited}");
     assert_eq!(edited["message"]["body"], "Hello *again*");
     assert!(edited["message"]["edited_at"].is_string());
     assert_eq!(edited["message"]["offset"], message["offset"]);
 
-    let (status, reacted) = call(&app, &other, Method::POST, &format!("{path}/reactions"),
-        Some(json!({ "emoji": "👍" }))).await;
+    let (status, reacted) = call(
+        &app,
+        &other,
+        Method::POST,
+        &format!("{path}/reactions"),
+        Some(json!({ "emoji": "👍" })),
+    )
+    .await;
     assert_eq!(status, 200, "{reacted}");
-    assert_eq!(reacted["message"]["reactions"], json!([{ "emoji": "👍", "count": 1 }]));
-    call(&app, &author, Method::POST, &format!("{path}/reactions"), Some(json!({ "emoji": "👍" }))).await;
-    let (_, twice) = call(&app, &other, Method::POST, &format!("{path}/reactions"), Some(json!({ "emoji": "👍" }))).await;
-    assert_eq!(twice["message"]["reactions"], json!([{ "emoji": "👍", "count": 2 }]), "one per user");
-    let (status, _) = call(&app, &other, Method::POST, &format!("{path}/reactions"), Some(json!({ "emoji": "not one" }))).await;
+    assert_eq!(
+        reacted["message"]["reactions"],
+        json!([{ "emoji": "👍", "count": 1 }])
+    );
+    call(
+        &app,
+        &author,
+        Method::POST,
+        &format!("{path}/reactions"),
+        Some(json!({ "emoji": "👍" })),
+    )
+    .await;
+    let (_, twice) = call(
+        &app,
+        &other,
+        Method::POST,
+        &format!("{path}/reactions"),
+        Some(json!({ "emoji": "👍" })),
+    )
+    .await;
+    assert_eq!(
+        twice["message"]["reactions"],
+        json!([{ "emoji": "👍", "count": 2 }]),
+        "one per user"
+    );
+    let (status, _) = call(
+        &app,
+        &other,
+        Method::POST,
+        &format!("{path}/reactions"),
+        Some(json!({ "emoji": "not one" })),
+    )
+    .await;
     assert_eq!(status, 422);
-    let (_, taken_back) = call(&app, &other, Method::DELETE, &format!("{path}/reactions/%F0%9F%91%8D"), None).await;
-    assert_eq!(taken_back["message"]["reactions"], json!([{ "emoji": "👍", "count": 1 }]));
+    let (_, taken_back) = call(
+        &app,
+        &other,
+        Method::DELETE,
+        &format!("{path}/reactions/%F0%9F%91%8D"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        taken_back["message"]["reactions"],
+        json!([{ "emoji": "👍", "count": 1 }])
+    );
 
     let reply = {
-        let (status, body) = call(&app, &other, Method::POST, &format!("/api/chat/rooms/{room}/messages"),
-            Some(json!({ "body": "a reply", "reply_to": id }))).await;
+        let (status, body) = call(
+            &app,
+            &other,
+            Method::POST,
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(json!({ "body": "a reply", "reply_to": id })),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         body["message"].clone()
     };
@@ -231,14 +494,25 @@ async fn messages_are_edited_deleted_to_tombstones_reacted_to_and_sanitised() {
     assert_eq!(status, 403, "members delete their own messages only");
     let (status, _) = call(&app, &author, Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    let (_, history) = call(&app, &other, Method::GET, &format!("/api/chat/rooms/{room}/messages"), None).await;
+    let (_, history) = call(
+        &app,
+        &other,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages"),
+        None,
+    )
+    .await;
     let tombstone = &history["messages"][0];
     assert_eq!(tombstone["id"], id);
     assert_eq!(tombstone["deleted"], true);
     assert_eq!(tombstone["body"], "");
     assert_eq!(tombstone["body_html"], "");
     assert_eq!(tombstone["reactions"], json!([]));
-    assert_eq!(offsets(&history), vec![1, 2], "the tombstone keeps its offset");
+    assert_eq!(
+        offsets(&history),
+        vec![1, 2],
+        "the tombstone keeps its offset"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +539,13 @@ async fn unread_and_mention_counts_follow_the_read_offset_forward_only() {
     join(&app, &b, &room).await;
     post(&app, &a, &room, &format!("hi @{}", b.username)).await;
     post(&app, &a, &room, "no mention").await;
-    let third = post(&app, &a, &room, &format!("@{} again", b.username.to_uppercase())).await;
+    let third = post(
+        &app,
+        &a,
+        &room,
+        &format!("@{} again", b.username.to_uppercase()),
+    )
+    .await;
     assert_eq!(third["mentions"], json!([b.username]));
 
     let unread_of = |who| {
@@ -283,36 +563,88 @@ async fn unread_and_mention_counts_follow_the_read_offset_forward_only() {
         }
     };
     let got = unread_of(&b).await;
-    assert_eq!((got["unread"].as_i64(), got["mentions"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(
+        (got["unread"].as_i64(), got["mentions"].as_i64()),
+        (Some(3), Some(2))
+    );
     let got = unread_of(&a).await;
-    assert_eq!((got["unread"].as_i64(), got["mentions"].as_i64()), (Some(0), Some(0)), "senders have read their own");
+    assert_eq!(
+        (got["unread"].as_i64(), got["mentions"].as_i64()),
+        (Some(0), Some(0)),
+        "senders have read their own"
+    );
 
     let read = format!("/api/chat/rooms/{room}/read");
     let (status, moved) = call(&app, &b, Method::PUT, &read, Some(json!({ "offset": 1 }))).await;
     assert_eq!(status, 200, "{moved}");
-    assert_eq!((moved["unread"].as_i64(), moved["mentions"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (moved["unread"].as_i64(), moved["mentions"].as_i64()),
+        (Some(2), Some(1))
+    );
     let (_, back) = call(&app, &b, Method::PUT, &read, Some(json!({ "offset": 0 }))).await;
     assert_eq!(back["read_offset"], 1, "the read offset never moves back");
     let (_, past) = call(&app, &b, Method::PUT, &read, Some(json!({ "offset": 99 }))).await;
-    assert_eq!((past["read_offset"].as_i64(), past["unread"].as_i64()), (Some(3), Some(0)));
+    assert_eq!(
+        (past["read_offset"].as_i64(), past["unread"].as_i64()),
+        (Some(3), Some(0))
+    );
     assert_eq!(unread_of(&b).await, past);
 }
 
 #[tokio::test]
 async fn a_direct_room_is_one_per_pair_and_private_to_it() {
     let app = chat_app().spawn().await;
-    let (a, b, c) = (sign_up(&app).await, sign_up(&app).await, sign_up(&app).await);
-    let (status, first) = call(&app, &a, Method::POST, "/api/chat/dms", Some(json!({ "username": b.username }))).await;
+    let (a, b, c) = (
+        sign_up(&app).await,
+        sign_up(&app).await,
+        sign_up(&app).await,
+    );
+    let (status, first) = call(
+        &app,
+        &a,
+        Method::POST,
+        "/api/chat/dms",
+        Some(json!({ "username": b.username })),
+    )
+    .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["room"]["kind"], "direct");
-    let (_, second) = call(&app, &b, Method::POST, "/api/chat/dms", Some(json!({ "username": a.username }))).await;
+    let (_, second) = call(
+        &app,
+        &b,
+        Method::POST,
+        "/api/chat/dms",
+        Some(json!({ "username": a.username })),
+    )
+    .await;
     assert_eq!(second["room"]["id"], first["room"]["id"]);
     let room = first["room"]["id"].as_str().expect("id");
     post(&app, &b, room, "just us").await;
-    let (status, _) = call(&app, &c, Method::GET, &format!("/api/chat/rooms/{room}/messages"), None).await;
+    let (status, _) = call(
+        &app,
+        &c,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _) = call(&app, &a, Method::POST, "/api/chat/dms", Some(json!({ "username": a.username }))).await;
+    let (status, _) = call(
+        &app,
+        &a,
+        Method::POST,
+        "/api/chat/dms",
+        Some(json!({ "username": a.username })),
+    )
+    .await;
     assert_eq!(status, 422, "not with oneself");
-    let (status, _) = call(&app, &a, Method::POST, &format!("/api/chat/rooms/{room}/leave"), None).await;
+    let (status, _) = call(
+        &app,
+        &a,
+        Method::POST,
+        &format!("/api/chat/rooms/{room}/leave"),
+        None,
+    )
+    .await;
     assert_eq!(status, 403);
 }
