@@ -416,6 +416,23 @@ impl Connection {
                     .await
             }
             ClientFrame::Ping { id } => self.write_str(frames::pong(&id)).await,
+            ClientFrame::History {
+                id,
+                room,
+                after,
+                before,
+                limit,
+            } => {
+                let page = crate::service::messages::HistoryPage {
+                    after,
+                    before,
+                    limit,
+                };
+                match self.sockets.chat.history(user, room, page).await {
+                    Ok(page) => self.write_str(frames::history(&id, &page, room)).await,
+                    Err(failure) => self.fail(&id, failure).await,
+                }
+            }
             ClientFrame::Subscribe { id, room, since } => {
                 self.subscribe(user, id, room, since).await
             }

@@ -391,3 +391,62 @@ async fn shutdown_closes_sockets_with_1012() {
     app.begin_shutdown();
     assert_eq!(close_code(&mut socket).await, Some(1012));
 }
+
+#[tokio::test]
+async fn history_pages_over_the_socket_as_over_rest() {
+    let app = chat_app().spawn().await;
+    let user = sign_up(&app).await;
+    let room = create_room(&app, &user, "Archive", "public").await;
+    for i in 1..=7 {
+        post(&app, &user, &room, &format!("entry {i}")).await;
+    }
+    let mut socket = connect(&app, &user).await;
+    send(
+        &mut socket,
+        json!({ "type": "history", "id": "h", "room": room, "before": 6, "limit": 3 }),
+    )
+    .await;
+    let page = next_of(&mut socket, "history").await;
+    assert_eq!(
+        (
+            page["id"].as_str(),
+            page["hasMore"].as_bool(),
+            page["lastOffset"].as_i64()
+        ),
+        (Some("h"), Some(true), Some(7))
+    );
+    let offsets: Vec<i64> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["offset"].as_i64().expect("offset"))
+        .collect();
+    assert_eq!(offsets, vec![3, 4, 5]);
+    assert_eq!(page["messages"][0]["body"], "entry 3");
+    let (_, rest) = call(
+        &app,
+        &user,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages?before=6&limit=3"),
+        None,
+    )
+    .await;
+    for (socket_message, rest_message) in page["messages"]
+        .as_array()
+        .expect("socket")
+        .iter()
+        .zip(rest["messages"].as_array().expect("rest"))
+    {
+        assert_eq!(socket_message["id"], rest_message["id"]);
+        assert_eq!(socket_message["bodyHtml"], rest_message["body_html"]);
+    }
+    send(
+        &mut socket,
+        json!({ "type": "history", "id": 2, "room": room, "limit": 500 }),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut socket, "error").await["code"],
+        "BAD_USER_INPUT"
+    );
+}
