@@ -180,6 +180,11 @@ pub fn read(room: Uuid, offset: i64, unread: i64, mentions: i64) -> String {
         .to_string()
 }
 
+/// `receipt`: a member's read position in a room moved (read receipts).
+pub fn receipt(room: Uuid, user: &ChatUser, offset: i64) -> String {
+    json!({"type": "receipt", "room": room, "user": user, "offset": offset}).to_string()
+}
+
 /// `mention`: a message mentions the user.
 pub fn mention(m: &Message) -> String {
     json!({"type": "mention", "room": m.room, "offset": m.offset, "message": WireMessage::from(m)})

@@ -260,6 +260,8 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
     join(&app, &bob, &room).await;
     let mut phone = connect(&app, &bob).await;
     let mut laptop = connect(&app, &bob).await;
+    let mut ann_socket = connect(&app, &ann).await;
+    subscribe(&mut ann_socket, &room, None).await;
     post(&app, &ann, &room, &format!("ping @{}", bob.username)).await;
     let mention = next_of(&mut phone, "mention").await;
     assert_eq!(mention["offset"], 1);
@@ -283,6 +285,15 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
             (Some(1), Some(1), Some(0))
         );
     }
+    // The room sees Bob's read receipt.
+    let receipt = next_of(&mut ann_socket, "receipt").await;
+    assert_eq!(
+        (
+            receipt["user"]["username"].as_str(),
+            receipt["offset"].as_i64()
+        ),
+        (Some(bob.username.as_str()), Some(1))
+    );
     send(
         &mut laptop,
         json!({ "type": "read", "room": room, "offset": 2 }),
@@ -293,6 +304,23 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
         (read["offset"].as_i64(), read["unread"].as_i64()),
         (Some(2), Some(0))
     );
+    assert_eq!(next_of(&mut ann_socket, "receipt").await["offset"], 2);
+    let (_, members) = call(
+        &app,
+        &ann,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/members"),
+        None,
+    )
+    .await;
+    let bob_row = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["username"] == bob.username.as_str())
+        .cloned()
+        .expect("bob");
+    assert_eq!(bob_row["read_offset"], 2);
 }
 
 #[tokio::test]
