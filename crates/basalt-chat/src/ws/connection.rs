@@ -41,6 +41,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages per database read while catching up.
 const CATCH_UP_PAGE: i64 = 200;
+/// Rooms one socket may subscribe to at once (each costs the node a topic).
+pub const MAX_SUBSCRIPTIONS: usize = 500;
 
 /// Why a connection ended (the `reason` label of the close counter).
 type End = &'static str;
@@ -513,6 +515,10 @@ impl Connection {
     ) -> Result<(), End> {
         if self.rooms.contains_key(&room) {
             let failure = Failure::bad_request("already subscribed; unsubscribe first");
+            return self.fail(&id, failure).await;
+        }
+        if self.rooms.len() >= MAX_SUBSCRIPTIONS {
+            let failure = Failure::bad_request("too many subscriptions on one socket (500)");
             return self.fail(&id, failure).await;
         }
         let access = match self.sockets.chat.access(user, room).await {
