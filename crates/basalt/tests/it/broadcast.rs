@@ -196,3 +196,21 @@ async fn a_redis_outage_is_reported_as_a_gap_and_delivery_resumes() {
     assert_eq!(resumed, message("after"));
     assert_eq!(metric(&b, "basalt_broadcast_gaps_total").await, 1.0);
 }
+
+/// Shutdown ends every subscription, so that whatever follows a topic
+/// (a WebSocket hub) ends with the node.
+#[tokio::test]
+async fn a_subscription_ends_when_its_node_shuts_down() {
+    let mut app = TestApp::builder().spawn().await;
+    let mut subscription = app.platform.broadcast.subscribe("room");
+    ready(&mut subscription).await;
+    app.shut_down().await.expect("server ends cleanly");
+    let end = tokio::time::timeout(DEADLINE, subscription.recv()).await;
+    assert_eq!(end.expect("answered in time"), None);
+    let mut late = app.platform.broadcast.subscribe("room");
+    assert_eq!(
+        late.recv().await,
+        None,
+        "no new subscription after shutdown"
+    );
+}
