@@ -4,6 +4,7 @@
 
 mod blog;
 mod broadcast;
+mod chat;
 mod cli;
 mod concepts_doc;
 mod docs;
