@@ -8,6 +8,7 @@
 //! - [`live`]: what is published to connections on every node, through the
 //!   platform's broadcast port (in process, or Redis pub/sub);
 //! - [`hub`]: this node's connections and topics;
+//! - [`delivery`]: delivery by offset, shared by the socket and GraphQL;
 //! - [`ws`]: the socket; [`routes`]: REST; [`frames`]: the socket's frames.
 //!
 //! Members and authors are identity accounts, found through
@@ -15,6 +16,7 @@
 //! them by id only.
 
 pub mod config;
+pub mod delivery;
 pub mod frames;
 pub mod hub;
 pub mod live;
@@ -44,10 +46,6 @@ use crate::service::Chat;
 
 /// The configuration section's name.
 pub const SECTION: &str = "chat";
-
-/// How often each node compares its rooms' newest offsets with the
-/// database (to deliver a message whose publish was lost).
-const HEADS_SWEEP: Duration = Duration::from_secs(2);
 
 /// The chat's migrations (versions 4000–4999).
 pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
@@ -147,7 +145,7 @@ fn background(wiring: &mut Wiring, chat: &Chat, hub: &Hub, grace: Duration) {
         RunsOn::ApiNodes,
         Stage::Jobs,
         move |stop| async move {
-            let mut tick = tokio::time::interval(HEADS_SWEEP);
+            let mut tick = tokio::time::interval(delivery::HEADS_SWEEP);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
