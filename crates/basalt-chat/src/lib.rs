@@ -9,7 +9,8 @@
 //!   platform's broadcast port (in process, or Redis pub/sub);
 //! - [`hub`]: this node's connections and topics;
 //! - [`delivery`]: delivery by offset, shared by the socket and GraphQL;
-//! - [`ws`]: the socket; [`routes`]: REST; [`frames`]: the socket's frames.
+//! - [`ws`]: the socket; [`routes`]: REST; [`graphql`]: the schema's part;
+//!   [`frames`]: the socket's frames.
 //!
 //! Members and authors are identity accounts, found through
 //! [`basalt_identity::service::IdentityService`]; the chat's tables refer to
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod delivery;
 pub mod frames;
+pub mod graphql;
 pub mod hub;
 pub mod live;
 pub mod metrics;
