@@ -401,7 +401,7 @@ async def main(base, docs):
         await chat(base, alice, bob, anonymous, writer, reader, reader_token)
 
     print(
-        f"gql: {len(operations)} example operations loaded; every query and mutation, and both subscriptions "
+        f"gql: {len(operations)} example operations loaded; every query and mutation, and every subscription "
         f"(graphql-transport-ws and graphql-ws), answered as expected (events caused until heard: "
         f"{len(published)} article(s), {len(comments)} comment(s)); the chat's rooms, messages and messageAdded too"
     )

@@ -89,6 +89,8 @@ struct Follower {
     mine: Subscription,
     cursor: RoomCursor,
     ready: VecDeque<Message>,
+    /// The last catch-up read a full page: more may follow it.
+    behind: bool,
     tick: tokio::time::Interval,
 }
 
@@ -102,12 +104,17 @@ impl Follower {
             .await
         {
             Ok(page) => {
+                self.behind = page.len() as i64 == CATCH_UP_PAGE;
                 for message in page {
                     self.cursor.caught_up(message.offset);
                     self.ready.push_back(message);
                 }
             }
-            Err(failure) => failure.log(),
+            Err(failure) => {
+                // Retried at the next gap or tick, not at once.
+                self.behind = false;
+                failure.log();
+            }
         }
     }
 
@@ -156,6 +163,11 @@ impl Follower {
         loop {
             if let Some(message) = self.ready.pop_front() {
                 return Some(message);
+            }
+            // Catching up pages at the reader's pace.
+            if self.behind {
+                self.catch_up().await;
+                continue;
             }
             tokio::select! {
                 delivery = self.messages.recv() => match delivery? {
@@ -234,6 +246,7 @@ impl Chat {
             mine,
             cursor: RoomCursor::after(start),
             ready: VecDeque::new(),
+            behind: false,
             tick,
         };
         follower.catch_up().await;

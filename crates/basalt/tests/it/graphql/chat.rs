@@ -820,6 +820,28 @@ async fn message_added_fills_what_the_broadcast_lost_from_the_database() {
 }
 
 #[tokio::test]
+async fn message_added_resumes_a_backlog_longer_than_a_page_at_once() {
+    let app = chat_app().spawn().await;
+    let owner = sign_up(&app).await;
+    let room = create_room(&app, &owner, "Backlog", "public").await;
+    // More than one catch-up page (200): the rest must follow at once, not
+    // wait for a new message or the periodic check (2 s).
+    send_range(&app, &owner, &room, 1, 250).await;
+    let mut socket = subscriber(&app, &owner).await;
+    subscribe(&mut socket, "backlog", &room, Some(0)).await;
+    let first = offsets(&mut socket, "backlog", 1).await;
+    let rest = tokio::time::timeout(
+        Duration::from_millis(1500),
+        offsets(&mut socket, "backlog", 249),
+    )
+    .await
+    .expect("the whole backlog at once");
+    let expected: Vec<i64> = (1..=250).collect();
+    assert_eq!([first, rest].concat(), expected);
+    quiet(&mut socket, Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
 async fn a_kicked_member_s_subscription_completes() {
     let app = chat_app().spawn().await;
     let (owner, guest) = (sign_up(&app).await, sign_up(&app).await);
