@@ -70,6 +70,19 @@ pub enum ClientFrame {
         /// `online` or `away`.
         status: String,
     },
+    /// A page of a room's history, by offset (like `GET …/messages`).
+    History {
+        /// Echoed.
+        id: Option<Value>,
+        /// The room.
+        room: Uuid,
+        /// Only offsets above this.
+        after: Option<i64>,
+        /// Only offsets below this.
+        before: Option<i64>,
+        /// Page size, 1 to 200 (default 50).
+        limit: Option<i64>,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed.
@@ -212,6 +225,11 @@ pub fn read(room: Uuid, offset: i64, unread: i64, mentions: i64) -> String {
         .to_string()
 }
 
+/// `receipt`: a member's read position in a room moved (read receipts).
+pub fn receipt(room: Uuid, user: &ChatUser, offset: i64) -> String {
+    json!({"type": "receipt", "room": room, "user": user, "offset": offset}).to_string()
+}
+
 /// `mention`: a message mentions the user.
 pub fn mention(m: &Message) -> String {
     json!({"type": "mention", "room": m.room, "offset": m.offset, "message": WireMessage::from(m)})
@@ -255,6 +273,14 @@ pub fn authenticated(user: &ChatUser) -> String {
 /// `error`: the frame with `id` failed.
 pub fn error(id: &Option<Value>, code: &str, message: &str) -> String {
     json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
+}
+
+/// `history`: the answer to a `history` frame, oldest first.
+pub fn history(id: &Option<Value>, page: &crate::model::MessagesBody, room: Uuid) -> String {
+    let messages: Vec<WireMessage<'_>> = page.messages.iter().map(WireMessage::from).collect();
+    json!({"type": "history", "id": id, "room": room, "epoch": page.epoch,
+        "lastOffset": page.last_offset, "hasMore": page.has_more, "messages": messages})
+    .to_string()
 }
 
 /// `pong`.

@@ -17,11 +17,16 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use basalt_platform::broadcast::Delivery;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::live::{Envelope, Live, room_topic, user_topic};
+
+/// The longest a new topic waits for its upstream subscription before its
+/// listeners catch up anyway (the heads sweep covers what is left).
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a connection's writer is handed.
 #[derive(Debug)]
@@ -255,6 +260,19 @@ impl Hub {
         // last listener or at shutdown (its token is the hub's child).
         tokio::spawn(async move {
             let state = task_state;
+            // Until the upstream subscription is in place (Redis confirms
+            // it), a publish can miss this node: listeners that joined
+            // meanwhile catch up once it is, reading the database after it.
+            let immediate = subscription.ready().now_or_never().is_some();
+            if !immediate {
+                tokio::select! {
+                    () = state.stop.cancelled() => return,
+                    _ = tokio::time::timeout(READY_WAIT, subscription.ready()) => {}
+                }
+                if let Topic::Room(room) = topic {
+                    fan_out(&state, || Outgoing::Resync { room });
+                }
+            }
             loop {
                 let delivery = tokio::select! {
                     () = state.stop.cancelled() => return,

@@ -178,6 +178,8 @@ pub struct Member {
     pub state: MemberState,
     /// Muted by a moderator.
     pub muted: bool,
+    /// The newest offset they have read: their read receipt.
+    pub read_offset: i64,
     /// `online`, `away` or `offline`.
     pub presence: String,
 }

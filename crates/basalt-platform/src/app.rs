@@ -64,22 +64,23 @@ impl App {
         broadcast_metrics.register(metrics.registry_mut());
         let broadcast_capacity = crate::broadcast::DEFAULT_CAPACITY;
         // Each adapter's background loops, when it has any.
-        let mut port_services = Vec::new();
+        let mut port_services: Vec<BackgroundService>;
         let (cache, rate_limiter, broadcast, presence, redis) = match &config.redis_url {
-            None => (
-                Arc::new(InProcessCache::new(
-                    10_000,
-                    crate::cache::DEFAULT_MAX_BYTES,
-                    cache_lookups,
-                )) as Arc<dyn Cache>,
-                Arc::new(InProcessRateLimiter::new()) as Arc<dyn RateLimiter>,
-                Arc::new(InProcessBroadcast::new(
-                    broadcast_capacity,
-                    broadcast_metrics,
-                )) as Arc<dyn Broadcast>,
-                Arc::new(InProcessPresence::new()) as Arc<dyn Presence>,
-                None,
-            ),
+            None => {
+                let broadcast = InProcessBroadcast::new(broadcast_capacity, broadcast_metrics);
+                port_services = broadcast.background_services();
+                (
+                    Arc::new(InProcessCache::new(
+                        10_000,
+                        crate::cache::DEFAULT_MAX_BYTES,
+                        cache_lookups,
+                    )) as Arc<dyn Cache>,
+                    Arc::new(InProcessRateLimiter::new()) as Arc<dyn RateLimiter>,
+                    Arc::new(broadcast) as Arc<dyn Broadcast>,
+                    Arc::new(InProcessPresence::new()) as Arc<dyn Presence>,
+                    None,
+                )
+            }
             Some(url) => {
                 let redis_up = prometheus_client::metrics::gauge::Gauge::default();
                 metrics.registry_mut().register(

@@ -52,6 +52,7 @@ impl Chat {
                     role: MemberRole::parse(&row.role)?,
                     state: MemberState::parse(&row.state)?,
                     muted: row.muted,
+                    read_offset: row.read_offset,
                     presence,
                 })
             })
@@ -77,6 +78,7 @@ impl Chat {
             role: MemberRole::parse(&row.role).unwrap_or(MemberRole::Member),
             state: MemberState::parse(&row.state).unwrap_or(MemberState::Joined),
             muted: row.muted,
+            read_offset: row.read_offset,
             presence,
         })
     }

@@ -1,6 +1,8 @@
 //! Read positions, and unread and mention counts that every device and
 //! node agrees on: they are computed from the database, and each move is
-//! pushed to all of the user's connections.
+//! pushed to all of the user's connections. A member's read position is also
+//! their read receipt: the room's members list shows it, and the room's
+//! subscribers see it move (`receipt` frames).
 
 use basalt_platform::error::Failure;
 use uuid::Uuid;
@@ -42,6 +44,14 @@ impl Chat {
                 &frames::read(room, unread.read_offset, unread.unread, unread.mentions),
             )
             .await;
+        let before = access.room.membership.as_ref().map_or(0, |m| m.read_offset);
+        if unread.read_offset > before {
+            // The room sees the member's read receipt move.
+            let me = self.user(user).await?;
+            self.live
+                .room_event(room, &frames::receipt(room, &me, unread.read_offset))
+                .await;
+        }
         Ok(unread)
     }
 

@@ -33,6 +33,8 @@ pub struct MemberRow {
     pub state: String,
     /// Muted by a moderator.
     pub muted: bool,
+    /// The newest offset read (their read receipt).
+    pub read_offset: i64,
     /// Since when.
     pub since: DateTime<Utc>,
 }
@@ -180,7 +182,7 @@ pub async fn rooms_for(
 pub async fn member(db: &Db, room: Uuid, user: Uuid) -> Result<Option<MemberRow>, sqlx::Error> {
     with_conn!(db, |conn| {
         sqlx::query_as::<_, MemberRow>(
-            "SELECT user_id, role, state, muted, since \
+            "SELECT user_id, role, state, muted, read_offset, since \
              FROM chat_members WHERE room_id = $1 AND user_id = $2",
         )
         .bind(room)
@@ -194,7 +196,7 @@ pub async fn member(db: &Db, room: Uuid, user: Uuid) -> Result<Option<MemberRow>
 pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, sqlx::Error> {
     with_conn!(db, |conn| {
         sqlx::query_as::<_, MemberRow>(
-            "SELECT user_id, role, state, muted, since \
+            "SELECT user_id, role, state, muted, read_offset, since \
              FROM chat_members WHERE room_id = $1 ORDER BY since, user_id",
         )
         .bind(room)

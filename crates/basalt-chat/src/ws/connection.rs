@@ -40,6 +40,8 @@ use crate::hub::{ConnectionSignals, Outbox, Outgoing, Topic};
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a write may take before the client counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rooms one socket may subscribe to at once (each costs the node a topic).
+pub const MAX_SUBSCRIPTIONS: usize = 500;
 
 /// Why a connection ended (the `reason` label of the close counter).
 type End = &'static str;
@@ -414,6 +416,23 @@ impl Connection {
                     .await
             }
             ClientFrame::Ping { id } => self.write_str(frames::pong(&id)).await,
+            ClientFrame::History {
+                id,
+                room,
+                after,
+                before,
+                limit,
+            } => {
+                let page = crate::service::messages::HistoryPage {
+                    after,
+                    before,
+                    limit,
+                };
+                match self.sockets.chat.history(user, room, page).await {
+                    Ok(page) => self.write_str(frames::history(&id, &page, room)).await,
+                    Err(failure) => self.fail(&id, failure).await,
+                }
+            }
             ClientFrame::Subscribe { id, room, since } => {
                 self.subscribe(user, id, room, since).await
             }
@@ -494,6 +513,10 @@ impl Connection {
     ) -> Result<(), End> {
         if self.rooms.contains_key(&room) {
             let failure = Failure::bad_request("already subscribed; unsubscribe first");
+            return self.fail(&id, failure).await;
+        }
+        if self.rooms.len() >= MAX_SUBSCRIPTIONS {
+            let failure = Failure::bad_request("too many subscriptions on one socket (500)");
             return self.fail(&id, failure).await;
         }
         let access = match self.sockets.chat.access(user, room).await {

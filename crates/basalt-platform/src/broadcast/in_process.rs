@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::{Broadcast, BroadcastMetrics, Delivery, Subscription, Topics};
+use crate::supervisor::{BackgroundService, RunsOn, Stage};
 
 /// Fan-out within this process: right for a single node (with several
 /// nodes, each would hear only its own publishers).
@@ -33,6 +34,21 @@ impl InProcessBroadcast {
     /// How many topics have subscribers.
     pub fn topic_count(&self) -> usize {
         self.topics.len()
+    }
+
+    /// Ends every subscription at shutdown (their `recv` answers `None`,
+    /// as with Redis), last, with the other supporting loops.
+    pub fn background_services(&self) -> Vec<BackgroundService> {
+        let topics = Arc::clone(&self.topics);
+        vec![BackgroundService::new(
+            "broadcast.closer",
+            RunsOn::EveryNode,
+            Stage::Support,
+            move |stop| async move {
+                stop.cancelled().await;
+                topics.close();
+            },
+        )]
     }
 }
 

@@ -2,7 +2,11 @@
 //! topic (`{key_prefix}:bc:{topic}`).
 //!
 //! - Publishing is a `PUBLISH` on the shared connection, within one
-//!   command's timeout; when it fails the payload is dropped and counted.
+//!   command's timeout; when it fails the payload is dropped, counted, and
+//!   reported as a gap to this node's subscribers of the topic. Other nodes
+//!   are told only if their own pub/sub connection broke too: a consumer
+//!   that must not miss a payload numbers them and treats a hole in the
+//!   numbering as a gap (the chat's offsets).
 //! - Each node has one dedicated pub/sub connection, owned by a supervised
 //!   listener: it subscribes a channel when the topic gets its first local
 //!   subscription and unsubscribes it with the last, and hands each message
@@ -116,12 +120,18 @@ impl Broadcast for RedisBroadcast {
             self.redis.observe(&sent);
             let metrics = self.topics.metrics();
             match sent {
-                Ok(_) => metrics.published.inc(),
+                Ok(_) => {
+                    metrics.published.inc();
+                }
                 Err(error) => {
                     tracing::debug!(%error, topic, "broadcast dropped: Redis unavailable");
-                    metrics.dropped.inc()
+                    metrics.dropped.inc();
+                    // This node's subscribers at least can know; the other
+                    // nodes' learn of it when their connection comes back
+                    // (or, if it never broke, from the gap in what they got).
+                    self.topics.deliver(topic, Delivery::Gap);
                 }
-            };
+            }
         })
     }
 

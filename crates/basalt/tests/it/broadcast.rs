@@ -154,13 +154,16 @@ async fn a_redis_outage_is_reported_as_a_gap_and_delivery_resumes() {
         .spawn()
         .await;
     let b = TestApp::builder().node_of(&a).spawn().await;
+    let mut on_a = a.platform.broadcast.subscribe("room");
     let mut on_b = b.platform.broadcast.subscribe("room");
+    ready(&mut on_a).await;
     ready(&mut on_b).await;
     a.platform
         .broadcast
         .publish("room", Bytes::from_static(b"before"))
         .await;
     assert_eq!(next(&mut on_b).await, message("before"));
+    assert_eq!(next(&mut on_a).await, message("before"));
 
     redis.stop();
     let started = std::time::Instant::now();
@@ -174,6 +177,8 @@ async fn a_redis_outage_is_reported_as_a_gap_and_delivery_resumes() {
         started.elapsed()
     );
     assert_eq!(metric(&a, "basalt_broadcast_dropped_total").await, 1.0);
+    // The publisher's own subscribers are told at once.
+    assert_eq!(next(&mut on_a).await, Delivery::Gap);
 
     redis.restart();
     assert_eq!(next(&mut on_b).await, Delivery::Gap);
@@ -195,4 +200,22 @@ async fn a_redis_outage_is_reported_as_a_gap_and_delivery_resumes() {
     };
     assert_eq!(resumed, message("after"));
     assert_eq!(metric(&b, "basalt_broadcast_gaps_total").await, 1.0);
+}
+
+/// Shutdown ends every subscription, so that whatever follows a topic
+/// (a WebSocket hub) ends with the node.
+#[tokio::test]
+async fn a_subscription_ends_when_its_node_shuts_down() {
+    let mut app = TestApp::builder().spawn().await;
+    let mut subscription = app.platform.broadcast.subscribe("room");
+    ready(&mut subscription).await;
+    app.shut_down().await.expect("server ends cleanly");
+    let end = tokio::time::timeout(DEADLINE, subscription.recv()).await;
+    assert_eq!(end.expect("answered in time"), None);
+    let mut late = app.platform.broadcast.subscribe("room");
+    assert_eq!(
+        late.recv().await,
+        None,
+        "no new subscription after shutdown"
+    );
 }

@@ -260,6 +260,8 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
     join(&app, &bob, &room).await;
     let mut phone = connect(&app, &bob).await;
     let mut laptop = connect(&app, &bob).await;
+    let mut ann_socket = connect(&app, &ann).await;
+    subscribe(&mut ann_socket, &room, None).await;
     post(&app, &ann, &room, &format!("ping @{}", bob.username)).await;
     let mention = next_of(&mut phone, "mention").await;
     assert_eq!(mention["offset"], 1);
@@ -283,6 +285,15 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
             (Some(1), Some(1), Some(0))
         );
     }
+    // The room sees Bob's read receipt.
+    let receipt = next_of(&mut ann_socket, "receipt").await;
+    assert_eq!(
+        (
+            receipt["user"]["username"].as_str(),
+            receipt["offset"].as_i64()
+        ),
+        (Some(bob.username.as_str()), Some(1))
+    );
     send(
         &mut laptop,
         json!({ "type": "read", "room": room, "offset": 2 }),
@@ -293,6 +304,23 @@ async fn read_state_and_mentions_reach_all_of_a_users_devices() {
         (read["offset"].as_i64(), read["unread"].as_i64()),
         (Some(2), Some(0))
     );
+    assert_eq!(next_of(&mut ann_socket, "receipt").await["offset"], 2);
+    let (_, members) = call(
+        &app,
+        &ann,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/members"),
+        None,
+    )
+    .await;
+    let bob_row = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["username"] == bob.username.as_str())
+        .cloned()
+        .expect("bob");
+    assert_eq!(bob_row["read_offset"], 2);
 }
 
 #[tokio::test]
@@ -388,6 +416,73 @@ async fn shutdown_closes_sockets_with_1012() {
     let mut app = chat_app().spawn().await;
     let user = sign_up(&app).await;
     let mut socket = connect(&app, &user).await;
+    let started = std::time::Instant::now();
     app.begin_shutdown();
     assert_eq!(close_code(&mut socket).await, Some(1012));
+    // At once, not after the shutdown grace (5 s in tests): an open socket
+    // does not hold up the drain of HTTP requests.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn history_pages_over_the_socket_as_over_rest() {
+    let app = chat_app().spawn().await;
+    let user = sign_up(&app).await;
+    let room = create_room(&app, &user, "Archive", "public").await;
+    for i in 1..=7 {
+        post(&app, &user, &room, &format!("entry {i}")).await;
+    }
+    let mut socket = connect(&app, &user).await;
+    send(
+        &mut socket,
+        json!({ "type": "history", "id": "h", "room": room, "before": 6, "limit": 3 }),
+    )
+    .await;
+    let page = next_of(&mut socket, "history").await;
+    assert_eq!(
+        (
+            page["id"].as_str(),
+            page["hasMore"].as_bool(),
+            page["lastOffset"].as_i64()
+        ),
+        (Some("h"), Some(true), Some(7))
+    );
+    let offsets: Vec<i64> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["offset"].as_i64().expect("offset"))
+        .collect();
+    assert_eq!(offsets, vec![3, 4, 5]);
+    assert_eq!(page["messages"][0]["body"], "entry 3");
+    let (_, rest) = call(
+        &app,
+        &user,
+        Method::GET,
+        &format!("/api/chat/rooms/{room}/messages?before=6&limit=3"),
+        None,
+    )
+    .await;
+    for (socket_message, rest_message) in page["messages"]
+        .as_array()
+        .expect("socket")
+        .iter()
+        .zip(rest["messages"].as_array().expect("rest"))
+    {
+        assert_eq!(socket_message["id"], rest_message["id"]);
+        assert_eq!(socket_message["bodyHtml"], rest_message["body_html"]);
+    }
+    send(
+        &mut socket,
+        json!({ "type": "history", "id": 2, "room": room, "limit": 500 }),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut socket, "error").await["code"],
+        "BAD_USER_INPUT"
+    );
 }
