@@ -131,6 +131,8 @@ pub struct Member {
     pub state: MemberState,
     /// Muted by a moderator.
     pub muted: bool,
+    /// The newest offset they have read: their read receipt.
+    pub read_offset: i64,
     /// `online`, `away` or `offline`.
     pub presence: String,
 }
@@ -142,6 +144,7 @@ impl From<model::Member> for Member {
             role: m.role.into(),
             state: m.state.into(),
             muted: m.muted,
+            read_offset: m.read_offset,
             presence: m.presence,
         }
     }

@@ -226,8 +226,7 @@ async fn chat_queries_answer_as_rest_does() {
     );
 
     // Members and unread counts.
-    let members =
-        "query($r: ID!) { chatMembers(room: $r) { user { username } role state muted presence } }";
+    let members = "query($r: ID!) { chatMembers(room: $r) { user { username } role state muted readOffset presence } }";
     let (_, rest) = call(
         &app,
         &reader,
@@ -242,7 +241,7 @@ async fn chat_queries_answer_as_rest_does() {
         .expect("members")
         .iter()
         .map(|m| json!({ "user": { "username": m["user"]["username"] }, "role": m["role"].as_str().map(str::to_uppercase),
-            "state": m["state"].as_str().map(str::to_uppercase), "muted": m["muted"], "presence": m["presence"] }))
+            "state": m["state"].as_str().map(str::to_uppercase), "muted": m["muted"], "readOffset": m["read_offset"], "presence": m["presence"] }))
         .collect();
     assert_eq!(gql["chatMembers"], json!(rest));
     assert_eq!(gql["chatMembers"][0]["role"], "OWNER");
