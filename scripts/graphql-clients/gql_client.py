@@ -12,7 +12,9 @@ graphql-ws with the token in the upgrade's Authorization header; each must
 deliver an event caused after it subscribed, by another client. Errors:
 `extensions.code` of a mutation and of the feed without a token
 (UNAUTHENTICATED), of another user's comment (FORBIDDEN), of an unknown
-slug (NOT_FOUND).
+slug (NOT_FOUND). The chat: a room, messages sent by one user heard by the
+other's `messageAdded` (graphql-transport-ws) in offset order, history,
+read state, reactions, edits, members, direct rooms and refusals' codes.
 
 Usage: python gql_client.py BASE_URL [DOCS_DIR]
 Exits 0 when every check passed, 1 at the first failure (with what was
@@ -89,16 +91,16 @@ class Api:
     async def __aexit__(self, *exc):
         await self.client.close_async()
 
-    def request(self, name, **variables):
+    def request(self, name, /, **variables):
         return GraphQLRequest(
             self.operations[name], operation_name=name, variable_values=variables or None
         )
 
-    async def run(self, name, **variables):
+    async def run(self, name, /, **variables):
         """The data of operation `name` of the examples."""
         return await self.session.execute(self.request(name, **variables))
 
-    async def error_code(self, name, **variables):
+    async def error_code(self, name, /, **variables):
         """The `extensions.code` of the error operation `name` must give."""
         try:
             data = await self.run(name, **variables)
@@ -172,6 +174,74 @@ class Subscriber:
                 raise Failed(f"{what}: the subscription failed: {event!r}")
             return event, caused
         raise Failed(f"{what}: nothing heard after {ATTEMPTS} events caused, {HEAR_WITHIN} s each")
+
+
+async def chat(base, alice, bob, anonymous, writer, reader, reader_token):
+    """The chat: a room, messages sent by one user and heard in offset order
+    by the other's `messageAdded` (graphql-transport-ws), history, read
+    state, reactions, moderation and the codes of refusals."""
+    room = (await alice.run("CreateChatRoom", name="gql lobby", kind="PUBLIC"))["createChatRoom"]
+    check(room["kind"] == "PUBLIC" and room["membership"]["role"] == "OWNER", "createChatRoom", room)
+    rfc3339(room["createdAt"], "createChatRoom.createdAt")
+    room_id = room["id"]
+    code = await bob.error_code("SendChatMessage", room=room_id, body="not yet")
+    check(code == "FORBIDDEN", "sending before joining gives FORBIDDEN", code)
+    joined = (await bob.run("JoinChatRoom", room=room_id))["joinChatRoom"]
+    check(joined["membership"]["state"] == "JOINED", "joinChatRoom", joined)
+    first = (await alice.run("SendChatMessage", room=room_id, body="first, *before* subscribing"))["sendChatMessage"]
+    check(first["offset"] == 1 and "<em>before</em>" in first["bodyHtml"], "sendChatMessage", first)
+
+    sent = []
+
+    async def send():
+        message = (await alice.run("SendChatMessage", room=room_id, body=f"live {len(sent) + 1}"))["sendChatMessage"]
+        sent.append(message)
+        return message["offset"]
+
+    request = bob.request("MessageAdded", room=room_id, after=0)
+    async with Subscriber(
+        base, bob.client.schema, request, WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, reader_token, True
+    ) as sub:
+        resumed = await asyncio.wait_for(sub.events.get(), HEAR_WITHIN * 2)
+        check(not isinstance(resumed, Exception), "messageAdded after 0 starts", resumed)
+        check(resumed["messageAdded"]["id"] == first["id"], "messageAdded after 0 gives the first message from history", resumed)
+        event, offsets = await sub.hear(send, "messageAdded")
+        heard = [event["messageAdded"]["offset"]]
+        while len(heard) < len(offsets):
+            more = await asyncio.wait_for(sub.events.get(), HEAR_WITHIN)
+            heard.append(more["messageAdded"]["offset"])
+        check(heard == offsets == list(range(2, 2 + len(offsets))), "messageAdded in offset order, each once", heard)
+        check(event["messageAdded"]["author"]["username"] == writer, "the message heard is the writer's", event)
+
+    page = (await bob.run("ChatMessages", room=room_id, limit=50))["chatMessages"]
+    check([m["offset"] for m in page["messages"]] == list(range(1, 2 + len(sent))), "chatMessages, oldest first", page)
+    check(page["lastOffset"] == 1 + len(sent) and page["hasMore"] is False, "chatMessages' page", page)
+    code = await bob.error_code("ChatMessages", room=room_id, limit=500)
+    check(code == "BAD_USER_INPUT", "a page of 500 gives BAD_USER_INPUT", code)
+    unread = (await bob.run("ChatUnread"))["chatUnread"]
+    mine = [u for u in unread if u["room"] == room_id]
+    check(len(mine) == 1 and mine[0]["unread"] == 1 + len(sent), "chatUnread counts every message", unread)
+    marked = (await bob.run("MarkChatRead", room=room_id, offset=page["lastOffset"]))["markChatRead"]
+    check(marked["unread"] == 0 and marked["readOffset"] == page["lastOffset"], "markChatRead", marked)
+
+    reacted = (await bob.run("ReactToChatMessage", room=room_id, message=first["id"], emoji="👍"))["reactToChatMessage"]
+    check(reacted["reactions"] == [{"emoji": "👍", "count": 1}], "reactToChatMessage", reacted)
+    code = await bob.error_code("EditChatMessage", room=room_id, message=first["id"], body="mine now")
+    check(code == "FORBIDDEN", "editing another user's message gives FORBIDDEN", code)
+    edited = (await alice.run("EditChatMessage", room=room_id, message=first["id"], body="first, edited"))["editChatMessage"]
+    check(edited["body"] == "first, edited" and edited["editedAt"], "editChatMessage", edited)
+    members = (await alice.run("ChatMembers", room=room_id))["chatMembers"]
+    check([m["user"]["username"] for m in members] == [writer, reader], "chatMembers, owner first", members)
+    rooms = (await bob.run("ChatRooms"))["chatRooms"]
+    check(any(r["id"] == room_id for r in rooms), "chatRooms lists the room", rooms)
+    dm = (await bob.run("DirectChatRoom", username=writer))["directChatRoom"]
+    check(dm["kind"] == "DIRECT", "directChatRoom", dm)
+    check((await alice.run("ChatRoom", id=dm["id"]))["chatRoom"]["id"] == dm["id"], "chatRoom of the direct room")
+    code = await alice.error_code("ChatMembers", room="00000000-0000-7000-8000-000000000000")
+    check(code == "NOT_FOUND", "an unknown room gives NOT_FOUND", code)
+    code = await anonymous.error_code("ChatRooms")
+    check(code == "UNAUTHENTICATED", "chatRooms signed out gives UNAUTHENTICATED", code)
+    check((await bob.run("LeaveChatRoom", room=room_id))["leaveChatRoom"] is True, "leaveChatRoom")
 
 
 async def main(base, docs):
@@ -328,10 +398,12 @@ async def main(base, docs):
         code = await bob.error_code("FavoriteArticle", slug=slug)
         check(code == "NOT_FOUND", "favouriting a deleted article gives NOT_FOUND", code)
 
+        await chat(base, alice, bob, anonymous, writer, reader, reader_token)
+
     print(
-        f"gql: {len(operations)} example operations loaded; every query and mutation, and both subscriptions "
+        f"gql: {len(operations)} example operations loaded; every query and mutation, and every subscription "
         f"(graphql-transport-ws and graphql-ws), answered as expected (events caused until heard: "
-        f"{len(published)} article(s), {len(comments)} comment(s))"
+        f"{len(published)} article(s), {len(comments)} comment(s)); the chat's rooms, messages and messageAdded too"
     )
 
 

@@ -147,6 +147,51 @@ pub fn message(m: &Message, epoch: &str) -> String {
     .to_string()
 }
 
+/// A message read back from a `message` frame ([`message`]); `None` for
+/// any other frame.
+pub fn decode_message(frame: &[u8]) -> Option<Message> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Owned {
+        id: i64,
+        room: Uuid,
+        offset: i64,
+        author: ChatUser,
+        body: String,
+        body_html: String,
+        reply_to: Option<i64>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        edited_at: Option<chrono::DateTime<chrono::Utc>>,
+        deleted: bool,
+        reactions: Vec<ReactionCount>,
+        mentions: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct Frame {
+        r#type: String,
+        message: Owned,
+    }
+    let frame: Frame = serde_json::from_slice(frame).ok()?;
+    if frame.r#type != "message" {
+        return None;
+    }
+    let m = frame.message;
+    Some(Message {
+        id: m.id,
+        room: m.room,
+        offset: m.offset,
+        author: m.author,
+        body: m.body,
+        body_html: m.body_html,
+        reply_to: m.reply_to,
+        created_at: m.created_at,
+        edited_at: m.edited_at,
+        deleted: m.deleted,
+        reactions: m.reactions,
+        mentions: m.mentions,
+    })
+}
+
 /// `edited`: a message's new state.
 pub fn edited(m: &Message) -> String {
     json!({"type": "edited", "room": m.room, "message": WireMessage::from(m)}).to_string()

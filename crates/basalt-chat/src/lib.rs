@@ -8,14 +8,18 @@
 //! - [`live`]: what is published to connections on every node, through the
 //!   platform's broadcast port (in process, or Redis pub/sub);
 //! - [`hub`]: this node's connections and topics;
-//! - [`ws`]: the socket; [`routes`]: REST; [`frames`]: the socket's frames.
+//! - [`delivery`]: delivery by offset, shared by the socket and GraphQL;
+//! - [`ws`]: the socket; [`routes`]: REST; [`graphql`]: the schema's part;
+//!   [`frames`]: the socket's frames.
 //!
 //! Members and authors are identity accounts, found through
 //! [`basalt_identity::service::IdentityService`]; the chat's tables refer to
 //! them by id only.
 
 pub mod config;
+pub mod delivery;
 pub mod frames;
+pub mod graphql;
 pub mod hub;
 pub mod live;
 pub mod metrics;
@@ -44,10 +48,6 @@ use crate::service::Chat;
 
 /// The configuration section's name.
 pub const SECTION: &str = "chat";
-
-/// How often each node compares its rooms' newest offsets with the
-/// database (to deliver a message whose publish was lost).
-const HEADS_SWEEP: Duration = Duration::from_secs(2);
 
 /// The chat's migrations (versions 4000–4999).
 pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
@@ -147,7 +147,7 @@ fn background(wiring: &mut Wiring, chat: &Chat, hub: &Hub, grace: Duration) {
         RunsOn::ApiNodes,
         Stage::Jobs,
         move |stop| async move {
-            let mut tick = tokio::time::interval(HEADS_SWEEP);
+            let mut tick = tokio::time::interval(delivery::HEADS_SWEEP);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,

@@ -22,15 +22,22 @@ use futures_util::future::BoxFuture;
 pub struct Query(
     basalt_identity::graphql::IdentityQuery,
     basalt_blog::graphql::BlogQuery,
+    basalt_chat::graphql::ChatQuery,
 );
 
 /// Every module's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(basalt_blog::graphql::BlogMutation);
+pub struct Mutation(
+    basalt_blog::graphql::BlogMutation,
+    basalt_chat::graphql::ChatMutation,
+);
 
 /// Every module's subscriptions.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(basalt_blog::graphql::BlogSubscription);
+pub struct Subscription(
+    basalt_blog::graphql::BlogSubscription,
+    basalt_chat::graphql::ChatSubscription,
+);
 
 /// The schema served at `/graphql`.
 pub type BasaltSchema = Schema<Query, Mutation, Subscription>;
@@ -61,6 +68,7 @@ impl Prepare for BasaltPrepare {
         Box::pin(async move {
             basalt_identity::graphql::prepare(parts, access, data).await?;
             basalt_blog::graphql::prepare(parts, data)?;
+            basalt_chat::graphql::prepare(parts, data)?;
             Ok(())
         })
     }

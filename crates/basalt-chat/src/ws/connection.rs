@@ -3,9 +3,9 @@
 //! Answers (`subscribed`, `ack`, `error`, …) are written as the frames that
 //! ask for them are handled. Published frames arrive through the bounded
 //! queue the hub fills ([`Outbox`]); messages among them are delivered by
-//! offset, per room: one already delivered is dropped, and one past the
-//! next expected offset means a gap, filled from the database before it
-//! ([`Connection::catch_up`]). So a subscription delivers every message
+//! offset, per room ([`crate::delivery::RoomCursor`]): one already
+//! delivered is dropped, and one past the next expected offset means a gap,
+//! filled from the database before it ([`Connection::catch_up`]). So a subscription delivers every message
 //! after its start exactly once and in order, whatever the broadcast lost
 //! or reordered.
 //!
@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Sockets;
+use crate::delivery::{CATCH_UP_PAGE, RoomCursor, Step};
 use crate::frames::{self, ClientFrame, Since};
 use crate::hub::{ConnectionSignals, Outbox, Outgoing, Topic};
 
@@ -39,17 +40,15 @@ use crate::hub::{ConnectionSignals, Outbox, Outgoing, Topic};
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a write may take before the client counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Messages per database read while catching up.
-const CATCH_UP_PAGE: i64 = 200;
 /// Rooms one socket may subscribe to at once (each costs the node a topic).
 pub const MAX_SUBSCRIPTIONS: usize = 500;
 
 /// Why a connection ended (the `reason` label of the close counter).
 type End = &'static str;
 
-/// A subscribed room: the next offset to deliver, and its epoch.
+/// A subscribed room: where its delivery is, and its epoch.
 struct Subscription {
-    next: i64,
+    cursor: RoomCursor,
     epoch: String,
 }
 
@@ -315,17 +314,16 @@ impl Connection {
                 let Some(sub) = self.rooms.get_mut(&room) else {
                     return Ok(());
                 };
-                match offset {
-                    None => self.write_bytes(frame).await,
-                    Some(offset) if offset < sub.next => Ok(()),
-                    Some(offset) if offset == sub.next => {
-                        sub.next += 1;
+                let Some(offset) = offset else {
+                    return self.write_bytes(frame).await;
+                };
+                match sub.cursor.offer(offset) {
+                    Step::Skip => Ok(()),
+                    Step::Deliver => {
                         self.sockets.metrics.delivered.inc();
                         self.write_bytes(frame).await
                     }
-                    // A gap: what lies between is in the database, and so is
-                    // this message (it committed before it was published).
-                    Some(_) => self.catch_up(room).await,
+                    Step::Gap => self.catch_up(room).await,
                 }
             }
             Outgoing::Removed { room, frame } => {
@@ -352,7 +350,7 @@ impl Connection {
         let mut pending = VecDeque::from([room]);
         while let Some(room) = pending.pop_front() {
             while let Some(sub) = self.rooms.get(&room) {
-                let (after, epoch) = (sub.next - 1, sub.epoch.clone());
+                let (after, epoch) = (sub.cursor.delivered(), sub.epoch.clone());
                 let page = match self
                     .sockets
                     .chat
@@ -373,7 +371,7 @@ impl Connection {
                     self.sockets.metrics.delivered.inc();
                     self.sockets.metrics.caught_up.inc();
                     if let Some(sub) = self.rooms.get_mut(&room) {
-                        sub.next = message.offset + 1;
+                        sub.cursor.caught_up(message.offset);
                     }
                 }
                 if !full {
@@ -537,14 +535,14 @@ impl Connection {
                 && head - s.offset <= max_gap
         });
         let recovered = resume.is_some();
-        let next = resume.map_or(head + 1, |s| s.offset + 1);
+        let cursor = RoomCursor::after(resume.map_or(head, |s| s.offset));
         // Listening first: what is published from now on is queued, what
         // committed before is read by the catch-up below.
         self.listen(Topic::Room(room), head);
         let epoch = access.room.epoch;
         self.write_str(frames::subscribed(&id, room, &epoch, head, recovered))
             .await?;
-        self.rooms.insert(room, Subscription { next, epoch });
+        self.rooms.insert(room, Subscription { cursor, epoch });
         self.catch_up(room).await
     }
 }

@@ -1,8 +1,9 @@
 //! GraphQL beside REST: the endpoint, its limits and credentials, the blog's
-//! schema against its REST answers, and subscriptions.
+//! and the chat's schema against their REST answers, and subscriptions.
 
 mod auth;
 mod blog;
+mod chat;
 mod endpoint;
 pub mod statements;
 mod subscriptions;

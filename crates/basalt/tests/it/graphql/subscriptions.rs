@@ -12,11 +12,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use crate::blog::{blog_app, sign_up};
 use crate::identity::{PASSWORD, sign_in};
 
-type Socket =
+pub(super) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens `/graphql` with `protocol` and extra `headers`.
-async fn open(
+pub(super) async fn open(
     app: &basalt_testkit::TestApp,
     protocol: &str,
     headers: &[(&'static str, String)],
@@ -40,7 +40,7 @@ async fn open(
         })
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(super) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -48,7 +48,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message that is not a keep-alive, within 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(super) async fn next(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
