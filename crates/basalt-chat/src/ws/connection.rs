@@ -103,6 +103,13 @@ pub(super) async fn serve(sockets: Sockets, socket: WebSocket, user: Option<Uuid
     drop(guard);
 }
 
+/// The `id` of a frame, whatever its type (an error answers with it).
+fn id_of(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+}
+
 fn code_of(failure: &Failure) -> &'static str {
     failure.kind.graphql_code()
 }
@@ -167,6 +174,12 @@ impl Connection {
                         }
                         Some(Ok(Message::Close(_))) | None => return Err("client"),
                         Some(Ok(_)) => {}
+                        // tungstenite refuses a frame over the limit with a
+                        // capacity error (its type is not re-exported by axum);
+                        // the socket can still say why.
+                        Some(Err(e)) if e.to_string().contains("Message too long") => {
+                            return self.close(1009, "frame over 64 KiB", "error").await;
+                        }
                         Some(Err(_)) => return Err("error"),
                     }
                 }
@@ -393,11 +406,8 @@ impl Connection {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(e) => {
-                let id = serde_json::from_str::<Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("id").cloned());
                 let failure = Failure::bad_request(format!("bad frame: {e}"));
-                return self.fail(&id, failure).await;
+                return self.fail(&id_of(text), failure).await;
             }
         };
         let Some(user) = self.user else {
@@ -405,15 +415,15 @@ impl Connection {
                 ClientFrame::Auth { token } => self.auth(&token).await,
                 ClientFrame::Ping { id } => self.write_str(frames::pong(&id)).await,
                 _ => {
-                    self.fail(&None, Failure::new(ErrorKind::Unauthenticated))
-                        .await
+                    let failure = Failure::new(ErrorKind::Unauthenticated);
+                    self.fail(&id_of(text), failure).await
                 }
             };
         };
         match frame {
             ClientFrame::Auth { .. } => {
-                self.fail(&None, Failure::bad_request("already authenticated"))
-                    .await
+                let failure = Failure::bad_request("already authenticated");
+                self.fail(&id_of(text), failure).await
             }
             ClientFrame::Ping { id } => self.write_str(frames::pong(&id)).await,
             ClientFrame::History {
