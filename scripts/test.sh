@@ -8,7 +8,8 @@
 #      bus), then on the distributed one (PostgreSQL, Redis, RabbitMQ);
 #   4. runs the official RealWorld API collection (newman), schemathesis
 #      (scripts/schemathesis.sh) and third-party GraphQL clients
-#      (scripts/graphql-clients.sh) against the real binary, on both stacks;
+#      (scripts/graphql-clients.sh) and the chat protocol spoken by PyPI
+#      websockets (scripts/chat-clients.sh) against the real binary, on both stacks;
 #   5. runs the cluster proof, scripts/cluster-test.sh (three nodes behind
 #      the shipped nginx configuration, with servers of its own);
 #   6. stops and removes the servers, whatever happened.
@@ -199,6 +200,13 @@ GC_DB="basalt_graphql_clients_$$"
 BASALT_BIN="$BASALT_BIN" bash scripts/graphql-clients.sh SQLite ""
 BASALT_BIN="$BASALT_BIN" bash scripts/graphql-clients.sh "PostgreSQL, Redis and RabbitMQ" \
     "postgres://postgres@127.0.0.1:$PG_PORT/$GC_DB" "$REDIS_URL" "$AMQP_URL"
+
+# --- the chat protocol from outside: PyPI websockets against the real binary ----
+CC_DB="basalt_chat_clients_$$"
+"$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $CC_DB" >/dev/null
+BASALT_BIN="$BASALT_BIN" bash scripts/chat-clients.sh SQLite ""
+BASALT_BIN="$BASALT_BIN" bash scripts/chat-clients.sh "PostgreSQL, Redis and RabbitMQ" \
+    "postgres://postgres@127.0.0.1:$PG_PORT/$CC_DB" "$REDIS_URL" "$AMQP_URL"
 
 # --- the cluster proof: three nodes behind the shipped nginx configuration ----
 log "cluster test (three nodes behind nginx, PostgreSQL, Redis, RabbitMQ)"

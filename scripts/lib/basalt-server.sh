@@ -9,6 +9,8 @@
 #   apart from any other run's. Sets `server_dir` (its data folder, with
 #   server.log), `server_pid` and `base` (http://127.0.0.1:PORT), and waits
 #   until it accepts connections. An EXIT trap stops it and removes the folder.
+#   Extra settings for the server: the array `basalt_serve_settings`
+#   (NAME=VALUE words, e.g. BASALT_CHAT__PRESENCE_TTL_SECS=5), if set.
 basalt_serve() {
     local label=$1 first_port=$2 database_url=${3:-} redis_url=${4:-} amqp_url=${5:-}
     local bin="${BASALT_BIN:-${CARGO_TARGET_DIR:-target}/debug/basalt}" port prefix var
@@ -26,6 +28,7 @@ basalt_serve() {
         BASALT_DATABASE_URL="$database_url" \
         ${redis_url:+"BASALT_REDIS_URL=$redis_url" "BASALT_REDIS__KEY_PREFIX=$prefix"} \
         ${amqp_url:+"BASALT_AMQP_URL=$amqp_url" "BASALT_EVENTS__AMQP_PREFIX=$prefix"} \
+        ${basalt_serve_settings[@]+"${basalt_serve_settings[@]}"} \
         BASALT_LOG_LEVEL=warn "$bin" serve >"$server_dir/server.log" 2>&1 &
     server_pid=$!
     trap basalt_serve_stop EXIT
