@@ -10,6 +10,10 @@
 #   4. 1,000 jobs enqueued across the nodes give exactly 1,000 effects, none twice
 #   5. 1,000 domain events, RabbitMQ restarted in the middle, all reach the
 #      consumer, each effect once
+#   5b. chat: two clients on different nodes chat (fan-out through Redis);
+#      a node is killed with SIGKILL in the middle of a burst, its clients
+#      reconnect through the gateway and resume: every acknowledged message
+#      delivered once, in order, none posted twice (scripts/cluster/chat_check.py)
 #   6. kill -9 of a node during 60 s of mixed load: no acknowledged write lost,
 #      fewer than 0.1 % of requests failed
 #   7. Redis stopped: reads still served, /readyz degraded, rate limits in their
@@ -21,13 +25,16 @@
 #                  built with `cargo build -p basalt` when missing)
 #   CLUSTER_KEEP=1 keep the temporary folder (logs, maildir, state) afterwards
 # Installs what is missing with apt (nginx, redis-server, rabbitmq-server,
-# postgresql, python3-aiosmtpd, gettext-base). Runs in about 2-3 minutes on
+# postgresql, python3-aiosmtpd, gettext-base), and the chat check's PyPI
+# websockets into a cache venv (scripts/lib/chat-venv.sh). Runs in about 2-3 minutes on
 # 2 cores (every wait is bounded; the whole stays well under 6 minutes).
 #
 # For speed, the nodes hash passwords with argon2id at 1 MiB and 1 iteration
 # instead of the OWASP 19 MiB x 2 (1,000+ sign-ups on 2 cores), and allow
 # 100,000 sign-ups per address per hour (step 4 signs up 1,000 accounts from
 # one client address). The sign-in limit is N = 20 per address per minute.
+# The chat check's sender sends far more than the default 120 messages per
+# minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/rabbitmq.sh
@@ -38,6 +45,8 @@ source scripts/lib/postgres.sh
 source scripts/lib/redis.sh
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/chat-venv.sh
+source scripts/lib/chat-venv.sh
 
 PYTHON=/usr/bin/python3 # Debian's, which has aiosmtpd (the default may be pyenv's)
 LIMIT=20                # sign-ins per client address per minute (check 2)
@@ -97,6 +106,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+chat_venv
 PG_BIN=$(pg_bindir)
 
 BASALT_BIN=${BASALT_BIN:-${CARGO_TARGET_DIR:-target}/debug/basalt}
@@ -214,6 +224,7 @@ start_node() { # start_node I: starts node I (again: same port, same folder)
         BASALT_IDENTITY__RATE_LIMITS__REGISTER_PER_IP_PER_HOUR=100000 \
         BASALT_IDENTITY__PASSWORDS__ARGON2_MEMORY_KIB=1024 \
         BASALT_IDENTITY__PASSWORDS__ARGON2_ITERATIONS=1 \
+        BASALT_CHAT__RATE_LIMITS__SENDS_PER_MINUTE=1000000 \
         "$BASALT_BIN" serve --role all >>"$W/node$i/server.log" 2>&1 &
     NODE_PID[i]=$!
 }
@@ -334,6 +345,20 @@ if setup events events-setup --source 127.0.0.15; then
     BG_PID=""
     check events events --count 1000 --timeout 150 \
         --restarted-after "$restarted_after" --down-seconds "$down" --held "${held:-?}"
+fi
+
+log "5b. chat across nodes, a node killed with SIGKILL mid-burst"
+status=0
+timeout 120 "$CHAT_PYTHON" scripts/cluster/chat_check.py --victim-pid "${NODE_PID[3]}" \
+    --victim node3 --other node1 --count 3000 --source 127.0.0.20 --name chat |
+    tee -a "$W/state/verdicts" || status=$?
+if [ "$status" -eq 0 ]; then PASSED+=(chat); else FAILED+=(chat); fi
+# The check killed node3 (when it got that far): it comes back for the next steps.
+if ! kill -0 "${NODE_PID[3]}" 2>/dev/null; then
+    wait "${NODE_PID[3]}" 2>/dev/null || true
+    start_node 3
+    wait_until 30 "node3 to be ready again" node_ready 3 || true
+    echo "node3 restarted (pid ${NODE_PID[3]})"
 fi
 
 log "6. kill -9 of a node under 60 s of mixed load"
