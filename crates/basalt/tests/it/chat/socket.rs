@@ -42,8 +42,12 @@ async fn a_socket_must_authenticate_and_a_bad_token_is_closed_with_4001() {
     .await;
     let refused = next(&mut socket).await;
     assert_eq!(
-        (refused["type"].as_str(), refused["code"].as_str()),
-        (Some("error"), Some("UNAUTHENTICATED"))
+        (
+            refused["type"].as_str(),
+            refused["code"].as_str(),
+            refused["id"].as_i64()
+        ),
+        (Some("error"), Some("UNAUTHENTICATED"), Some(2))
     );
     send(
         &mut socket,
@@ -76,6 +80,10 @@ async fn a_socket_must_authenticate_and_a_bad_token_is_closed_with_4001() {
         next_of(&mut socket, "error").await["code"],
         "BAD_USER_INPUT"
     );
+    // A frame over 64 KiB closes the socket, saying why.
+    let pad = "x".repeat(70 * 1024);
+    send(&mut socket, json!({ "type": "ping", "pad": pad })).await;
+    assert_eq!(close_code(&mut socket).await, Some(1009));
 }
 
 trait SendText {
