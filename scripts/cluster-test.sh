@@ -18,6 +18,10 @@
 #      fewer than 0.1 % of requests failed
 #   7. Redis stopped: reads still served, /readyz degraded, rate limits in their
 #      fail mode (local); Redis back: everything recovers without restarts
+#   8. chat sockets opened through the gateway before step 5 and idle since
+#      (no frame, no ping of their own) outlive nginx's 60 s read timeout,
+#      kept open by the server's pings, and then receive a message (a socket
+#      on a node killed meanwhile may close, only at the kill)
 # One PASS/FAIL line per check, with its numbers; exit 1 if any failed.
 #
 # Usage: bash scripts/cluster-test.sh
@@ -122,7 +126,7 @@ chmod 755 "$W" # the postgres and rabbitmq users must reach their folders
 # (not mail/: aiosmtpd makes the Maildir only when the folder is missing)
 mkdir -p "$W/state" "$W/tls" "$W/nginx/conf" "$W/nginx/logs" "$W/nginx/temp"
 NODE_PID=("" "" "" "")
-NGINX_PID="" SMTP_PID="" BG_PID="" EPMD_PORT="" FAILED=() PASSED=()
+NGINX_PID="" SMTP_PID="" BG_PID="" IDLE_PID="" EPMD_PORT="" FAILED=() PASSED=()
 
 stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
     local pid=$1 _
@@ -150,6 +154,7 @@ cleanup() {
         tail -15 "$W/nginx/logs/error.log" 2>/dev/null | cut -c1-400
     fi
     stop_pid "$BG_PID"
+    stop_pid "$IDLE_PID"
     for i in 1 2 3; do [ -z "${NODE_PID[$i]}" ] || kill -TERM "${NODE_PID[$i]}" 2>/dev/null; done
     for i in 1 2 3; do stop_pid "${NODE_PID[$i]}"; done
     stop_pid "$NGINX_PID"
@@ -313,6 +318,12 @@ check cache cache --source 127.0.0.13
 log "4. 1,000 jobs"
 check jobs jobs --source 127.0.0.14 --count 1000 --clients 8 --timeout 120
 
+# The idle sockets of step 8, held from here to the end.
+"$CHAT_PYTHON" scripts/cluster/chat_check.py --idle --source 127.0.0.21 --name "chat idle" \
+    >"$W/state/idle.out" 2>&1 &
+IDLE_PID=$!
+wait_until 30 "the idle chat sockets" test -s "$W/state/idle.ready" || true
+
 log "5. 1,000 domain events, RabbitMQ restarted in the middle"
 if setup events events-setup --source 127.0.0.15; then
     # 40 articles/s: about 25 s of publishing, the broker restarted about
@@ -402,6 +413,14 @@ for i in 1 2 3; do kill -0 "${NODE_PID[$i]}" 2>/dev/null || gone+="node$i "; don
 [ "${NODE_PID[*]}" = "$pids_before" ] || gone+="(restarted) "
 check "redis back" redis-back --source 127.0.0.17 --limit-source 127.0.0.19 --limit "$LIMIT" \
     --timeout 15 --gone "$gone"
+
+log "8. idle chat sockets through the gateway"
+touch "$W/state/idle.stop"
+status=0
+wait "$IDLE_PID" || status=$?
+IDLE_PID=""
+tee -a "$W/state/verdicts" <"$W/state/idle.out"
+if [ "$status" -eq 0 ]; then PASSED+=("chat idle"); else FAILED+=("chat idle"); fi
 
 # --- verdict ------------------------------------------------------------------------
 log "cluster test done in $(($(date +%s) - T_START)) s"

@@ -198,8 +198,10 @@ class Run:
         for sock, i in ((a, 1), (b, 2)):
             sub = await sock.subscribe(room, i)
             check(sub["type"] == "subscribed" and sub["room"] == room and sub["offset"] == 0
-                  and isinstance(sub["epoch"], str) and sub["epoch"] == self.lobby["epoch"],
-                  "`subscribed` with the room, its epoch (the REST room's) and offset 0", sub)
+                  and isinstance(sub["epoch"], str) and sub["epoch"] == self.lobby["epoch"]
+                  and sub["recovered"] is False,
+                  "`subscribed` with the room, its epoch (the REST room's), offset 0 and "
+                  "recovered false (no `since`)", sub)
         await a.send(type="send", id=10, room=room, body="Hello **world**")
         ack1 = await a.expect_type("ack", id=10)
         await a.send(type="send", id=11, room=room, body=f"Hi @{self.bob['username']}",

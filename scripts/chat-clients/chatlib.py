@@ -113,9 +113,10 @@ class Socket:
     async def open(cls, url: str, name: str, token: str | None = None,
                    subprotocols=(SUBPROTOCOL,), headers: dict | None = None,
                    ssl: ssl_module.SSLContext | None = None, source: str | None = None,
-                   origin: str | None = None) -> "Socket":
+                   origin: str | None = None, ping_interval: float | None = 20) -> "Socket":
         """Connects; with `token`, authenticates by the first frame and waits
-        for `authenticated`."""
+        for `authenticated`. `ping_interval=None`: the client sends no pings
+        of its own (it still answers the server's)."""
         kwargs = {}
         if source:
             kwargs["local_addr"] = (source, 0)
@@ -123,7 +124,8 @@ class Socket:
             kwargs["ssl"] = ssl
         ws = await connect(url, subprotocols=list(subprotocols) or None,
                            additional_headers=headers, origin=origin, proxy=None,
-                           open_timeout=WAIT, max_size=None, **kwargs)
+                           open_timeout=WAIT, max_size=None, ping_interval=ping_interval,
+                           **kwargs)
         sock = cls(ws, name)
         if token is not None:
             sock.user = await sock.auth(token)

@@ -18,7 +18,11 @@ is scripts/chat-clients/chatlib.py, written from docs/chat-protocol.md).
   exactly N messages (none posted twice), and the gateway's access log shows
   the reconnects upgraded (101) on live nodes.
 
+With --idle, the idle-socket check instead (see `idle`): it holds its sockets
+until the file idle.stop appears in the state folder.
+
 Usage: chat_check.py --victim-pid PID --victim node3 --other node1 [--count 1000]
+       chat_check.py --idle [--max-idle SECONDS]
 Prints one `PASS chat ...` or `FAIL chat ...` line; exits 0 or 1.
 """
 
@@ -84,6 +88,8 @@ class Chat:
         if self.killed_at is None:
             os.kill(self.args.victim_pid, signal.SIGKILL)
             self.killed_at, self.killed_wall = time.monotonic(), datetime.now(timezone.utc)
+            with open(os.path.join(ENV.state, "chat-killed.at"), "w") as f:
+                f.write(f"{time.time()}\n")
 
     # --- the sender: nonces, a window, re-sends after the kill ---------------------------------
     async def send_burst(self, sock: Socket, room: str, n: int, first_offset: int) -> dict:
@@ -212,18 +218,74 @@ class Chat:
                 f"once, in order; upgrades 101 via {', '.join(sorted(served))}")
 
 
+async def idle(args) -> str:
+    """Sockets through the gateway that stay idle (no frame, no ping of their
+    own) past nginx's 60 s proxy_read_timeout, kept open by the server's
+    pings; then each still open receives a message. One socket per node
+    (round-robin); the one on a node killed meanwhile may have closed, but
+    only at the kill."""
+    ctx = ssl.create_default_context(cafile=ENV.ca)
+    api = Api(ENV.gateway, ctx, args.source)
+    url = ENV.gateway.replace("https", "wss", 1) + "/api/chat/ws"
+    user = await api.sign_up("idle")
+    room = (await api("POST", "/api/chat/rooms", {"name": "idle", "kind": "public"},
+                      user["token"], want=201))["room"]["id"]
+    socks = []
+    for i in range(3):
+        sock = await Socket.open(url, f"idle socket {i + 1}", user["token"], ssl=ctx,
+                                 source=args.source, ping_interval=None)
+        sub = await sock.subscribe(room, 1)
+        check(sub["type"] == "subscribed", "idle socket subscribed", sub)
+        socks.append(sock)
+    opened = time.time()
+    closed_at: dict[int, float] = {}
+    with open(os.path.join(ENV.state, "idle.ready"), "w") as f:
+        f.write(f"{opened}\n")
+    stop = os.path.join(ENV.state, "idle.stop")
+    while not os.path.exists(stop) and time.time() - opened < args.max_idle:
+        for i, sock in enumerate(socks):
+            if sock.closed is not None and i not in closed_at:
+                closed_at[i] = time.time()
+        await asyncio.sleep(0.2)
+    idle_for = time.time() - opened
+    check(idle_for > 65, f"idle for more than 65 s (nginx's read timeout is 60 s), not {idle_for:.0f} s")
+    kills = []
+    for name in ("killed.at", "chat-killed.at"):
+        path = os.path.join(ENV.state, name)
+        if os.path.exists(path):
+            kills.append(float(open(path).read()))
+    for i, t in closed_at.items():
+        check(any(-1 <= t - k < 3 for k in kills),
+              f"idle socket {i + 1} closed {t - opened:.1f} s after opening, not at a node's kill "
+              f"(kills at {[round(k - opened, 1) for k in kills]} s)", socks[i].closed)
+    alive = [s for i, s in enumerate(socks) if i not in closed_at]
+    check(alive, "at least one idle socket outlived the gateway's read timeout")
+    await api("POST", f"/api/chat/rooms/{room}/messages", {"body": "still there?"}, user["token"],
+              want=201)
+    for sock in alive:
+        await sock.until("the message after the idle time", lambda: sock.offsets(room) == [1])
+        await sock.close()
+    return (f"{len(alive)} of 3 sockets through the gateway idle for {idle_for:.0f} s (> nginx's "
+            f"60 s read timeout; the server pings every presence_ttl/3), then got a message"
+            + (f"; {len(closed_at)} closed at a node's kill" if closed_at else ""))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--victim-pid", type=int, required=True)
+    p.add_argument("--idle", action="store_true", help="the idle-socket check instead")
+    p.add_argument("--max-idle", type=float, default=240)
+    p.add_argument("--victim-pid", type=int, default=0)
     p.add_argument("--victim", default="node3")
     p.add_argument("--other", default="node1")
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--source", default="127.0.0.20")
     p.add_argument("--name", default="chat")
     args = p.parse_args()
+    if not args.idle and args.victim_pid <= 0:
+        p.error("--victim-pid PID is required (the node to kill)")
     t0 = time.monotonic()
     try:
-        line = asyncio.run(Chat(args).run())
+        line = asyncio.run(idle(args) if args.idle else Chat(args).run())
     except Failed as e:
         print(f"FAIL {args.name}: {e}", flush=True)
         return 1
