@@ -81,13 +81,7 @@ impl Module for ChatModule {
     }
 
     fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
-        let section = chat_config(config)?;
-        toml::Value::try_from(&section)
-            .map(Some)
-            .map_err(|e| ConfigError {
-                key: "BASALT_CHAT".into(),
-                problem: e.to_string(),
-            })
+        Config::printable("BASALT_CHAT", &chat_config(config)?)
     }
 
     fn wire<'a>(

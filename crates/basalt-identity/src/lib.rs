@@ -167,13 +167,7 @@ impl Module for IdentityModule {
     }
 
     fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
-        let section = identity_config(config)?;
-        toml::Value::try_from(&section)
-            .map(Some)
-            .map_err(|e| ConfigError {
-                key: "BASALT_IDENTITY".into(),
-                problem: e.to_string(),
-            })
+        Config::printable("BASALT_IDENTITY", &identity_config(config)?)
     }
 
     /// `basalt user create` and `basalt keys rotate`.

@@ -96,13 +96,7 @@ impl Module for GraphQlModule {
     }
 
     fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
-        let section = graphql_config(config)?;
-        toml::Value::try_from(&section)
-            .map(Some)
-            .map_err(|e| ConfigError {
-                key: SECTION.into(),
-                problem: e.to_string(),
-            })
+        Config::printable(SECTION, &graphql_config(config)?)
     }
 
     /// `basalt graphql schema`: the SDL, as served.

@@ -210,6 +210,20 @@ impl Config {
         Ok(config)
     }
 
+    /// A module's checked section as [`crate::Module::config`] returns it,
+    /// for `basalt config print`: the values as resolved, under `name`.
+    pub fn printable<T: serde::Serialize>(
+        name: &str,
+        section: &T,
+    ) -> Result<Option<toml::Value>, ConfigError> {
+        toml::Value::try_from(section)
+            .map(Some)
+            .map_err(|e| ConfigError {
+                key: name.into(),
+                problem: e.to_string(),
+            })
+    }
+
     /// A module's own section, e.g. `section::<IdentityConfig>("identity")`:
     /// defaults where unset; a bad value names its key like any other.
     pub fn section<T: serde::de::DeserializeOwned + Default>(
