@@ -90,7 +90,7 @@ pub(super) async fn serve(sockets: Sockets, socket: WebSocket, user: Option<Uuid
         last_heard: Instant::now(),
     };
     let end = match user {
-        Some(user) => connection.authenticated(user).await,
+        Some(user) => Box::pin(connection.authenticated(user)).await,
         None => Ok(()),
     };
     let end = match end {
@@ -168,7 +168,11 @@ impl Connection {
                 incoming = self.socket.recv() => {
                     self.last_heard = Instant::now();
                     match incoming {
-                        Some(Ok(Message::Text(text))) => self.on_frame(&text).await?,
+                        // Boxed, like every path that reaches the database:
+                        // an idle socket's task then holds only what waiting
+                        // takes (measured: 16.7 KB inline, most of the
+                        // memory of an idle connection).
+                        Some(Ok(Message::Text(text))) => Box::pin(self.on_frame(&text)).await?,
                         Some(Ok(Message::Binary(_))) => {
                             return self.close(1003, "text frames only", "error").await;
                         }
@@ -183,7 +187,7 @@ impl Connection {
                         Some(Err(_)) => return Err("error"),
                     }
                 }
-                _ = tick.tick(), if self.user.is_some() => self.on_tick(ttl).await?,
+                _ = tick.tick(), if self.user.is_some() => Box::pin(self.on_tick(ttl)).await?,
             }
         }
     }
@@ -336,7 +340,7 @@ impl Connection {
                         self.sockets.metrics.delivered.inc();
                         self.write_bytes(frame).await
                     }
-                    Step::Gap => self.catch_up(room).await,
+                    Step::Gap => Box::pin(self.catch_up(room)).await,
                 }
             }
             Outgoing::Removed { room, frame } => {
@@ -348,7 +352,7 @@ impl Connection {
             }
             Outgoing::Resync { room } => {
                 if self.rooms.contains_key(&room) {
-                    self.catch_up(room).await?;
+                    Box::pin(self.catch_up(room)).await?;
                 }
                 Ok(())
             }
