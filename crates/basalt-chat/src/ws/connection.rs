@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, Request, header};
 use basalt_platform::error::{ErrorKind, Failure};
 use basalt_platform::ratelimit::{InProcessRateLimiter, Quota};
 use bytes::Bytes;
+use futures_util::SinkExt as _;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -40,6 +41,8 @@ use crate::hub::{ConnectionSignals, Outbox, Outgoing, Topic};
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a write may take before the client counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most published frames written to a socket between two flushes.
+const BATCH_MAX: usize = 64;
 /// Rooms one socket may subscribe to at once (each costs the node a topic).
 pub const MAX_SUBSCRIPTIONS: usize = 500;
 
@@ -64,6 +67,9 @@ struct Connection {
     limits: InProcessRateLimiter,
     status: String,
     last_heard: Instant,
+    /// Writing a batch of published frames: written frames are flushed
+    /// together at its end.
+    batching: bool,
 }
 
 /// Serves one upgraded socket until it closes; `user` when the upgrade
@@ -88,6 +94,7 @@ pub(super) async fn serve(sockets: Sockets, socket: WebSocket, user: Option<Uuid
         limits: InProcessRateLimiter::new(),
         status: "online".to_owned(),
         last_heard: Instant::now(),
+        batching: false,
     };
     let end = match user {
         Some(user) => Box::pin(connection.authenticated(user)).await,
@@ -134,6 +141,33 @@ fn text_of(failure: &Failure) -> String {
     }
 }
 
+/// A write to a live socket, given up with the connection when it takes
+/// longer than [`WRITE_TIMEOUT`] or the socket's queue overflows meanwhile
+/// (a client that stopped reading blocks the write).
+async fn live_write(
+    signals: &ConnectionSignals,
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), End> {
+    let write = tokio::time::timeout(WRITE_TIMEOUT, write);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            written = &mut write => {
+                return match written {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err("error"),
+                    Err(_) => Err("slow_consumer"),
+                };
+            }
+            () = signals.overflow.notified() => {
+                if signals.overflowed.load(Ordering::Acquire) {
+                    return Err("slow_consumer");
+                }
+            }
+        }
+    }
+}
+
 impl Connection {
     fn chat(&self) -> &crate::service::Chat {
         &self.sockets.chat
@@ -164,7 +198,7 @@ impl Connection {
                 // What was published for the client goes out before more of
                 // its frames are read: a client that floods frames slows its
                 // own reading, and never starves its queue into overflow.
-                Some(item) = self.queue.recv() => self.on_item(item).await?,
+                Some(item) = self.queue.recv() => self.on_items(item).await?,
                 incoming = self.socket.recv() => {
                     self.last_heard = Instant::now();
                     match incoming {
@@ -205,24 +239,19 @@ impl Connection {
     /// is given up at once (a client that stopped reading blocks the write).
     async fn write(&mut self, frame: Utf8Bytes) -> Result<(), End> {
         let signals = self.outbox.signals.clone();
-        let send = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Text(frame)));
-        tokio::pin!(send);
-        loop {
-            tokio::select! {
-                written = &mut send => {
-                    return match written {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(_)) => Err("error"),
-                        Err(_) => Err("slow_consumer"),
-                    };
-                }
-                () = signals.overflow.notified() => {
-                    if signals.overflowed.load(Ordering::Acquire) {
-                        return Err("slow_consumer");
-                    }
-                }
-            }
+        if self.batching {
+            // Queued for the flush that ends the batch (written out earlier
+            // only when the socket's buffer fills).
+            live_write(&signals, self.socket.feed(Message::Text(frame))).await
+        } else {
+            live_write(&signals, self.socket.send(Message::Text(frame))).await
         }
+    }
+
+    /// Ends a batch of published frames: one write to the socket for all.
+    async fn flush(&mut self) -> Result<(), End> {
+        let signals = self.outbox.signals.clone();
+        live_write(&signals, self.socket.flush()).await
     }
 
     /// Writes a frame at the client's pace (catching up).
@@ -318,6 +347,25 @@ impl Connection {
         let _ = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Ping(Bytes::new())))
             .await;
         Ok(())
+    }
+
+    /// Writes `first` and whatever else is queued already (up to
+    /// [`BATCH_MAX`] frames), then flushes once: under load, one write to
+    /// the socket carries many frames.
+    async fn on_items(&mut self, first: Outgoing) -> Result<(), End> {
+        self.batching = true;
+        let mut result = self.on_item(first).await;
+        let mut written = 1;
+        while result.is_ok() && written < BATCH_MAX {
+            let Ok(item) = self.queue.try_recv() else {
+                break;
+            };
+            result = self.on_item(item).await;
+            written += 1;
+        }
+        self.batching = false;
+        result?;
+        self.flush().await
     }
 
     async fn on_item(&mut self, item: Outgoing) -> Result<(), End> {
