@@ -62,7 +62,14 @@ token=$(curl -sf -H 'Content-Type: application/json' \
 #   created (the empty title is outside the article, where the wrapper
 #   allows any extra member; the article's own title was valid). Invalid
 #   articles are refused with 422, as the blog's tests show.
-# Both are set in this configuration file (checks given on the command line
+# - ensure_resource_availability under /api/articles/{slug}: in the
+#   stateful phase, a PUT with `"regenerateSlug": true` (a RealWorld
+#   extension: the article gets a new slug) may run between an article's
+#   creation and a read by its old slug, whose 404 is right; schemathesis
+#   4.32.5 allows for a DELETE in between (`resource_was_deleted`), not for
+#   a resource that moved, and reported "created resource not found" once
+#   (PostgreSQL pass, 2026-12-04). Every other check still runs there.
+# They are set in this configuration file (checks given on the command line
 # would override its per-operation settings); every other check is on, as
 # schemathesis runs all of them by default.
 cat >"$dir/schemathesis.toml" <<'TOML'
@@ -78,6 +85,10 @@ checks.negative_data_rejection.enabled = false
 include-path = "/api/articles"
 include-method = "POST"
 checks.negative_data_rejection.enabled = false
+
+[[operations]]
+include-path-regex = "^/api/articles/\\{slug\\}"
+checks.ensure_resource_availability.enabled = false
 TOML
 # No operation is excluded. Rate-limited operations (sign-up, sign-in,
 # password reset) answer 429 once the generated traffic exceeds the limit;
