@@ -54,7 +54,7 @@ pub struct FeedEntry {
     pub title: String,
     /// Summary (plain text; the article's description). Omitted when empty.
     pub summary: String,
-    /// Body as HTML, already sanitised (see [`crate::render`]): it is escaped
+    /// Body as HTML, already sanitised (see [`basalt_markdown`]): it is escaped
     /// into the feed, and feed readers will render it. Omitted when empty.
     pub content_html: String,
     /// Author's name.

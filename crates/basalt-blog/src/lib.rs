@@ -1,6 +1,7 @@
 //! The blog module: the complete RealWorld ("Conduit") API, so that any
 //! RealWorld front end works against Basalt, plus sanitised Markdown
-//! rendering and Atom/RSS feeds.
+//! rendering (through `basalt-markdown`, shared with the chat) and Atom/RSS
+//! feeds.
 //!
 //! RealWorld users are identity accounts: sign-up, sign-in, profiles and
 //! tokens go through [`basalt_identity::service::IdentityService`], found
@@ -14,7 +15,6 @@ pub mod feeds;
 pub mod graphql;
 pub mod model;
 pub mod pages;
-pub mod render;
 pub mod routes;
 pub mod service;
 pub mod slug;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use basalt_markdown::{MAX_MARKDOWN_BYTES, markdown_to_safe_html};
 use basalt_platform::events::Event;
 use chrono::{SubsecRound, Utc};
 use uuid::Uuid;
@@ -16,7 +17,6 @@ use crate::error::BlogError;
 use crate::events::{ARTICLE_DELETED, ARTICLE_PUBLISHED, ARTICLE_UPDATED, ArticleChanged};
 use crate::model::{Article, ArticleResponse, ArticlesResponse};
 use crate::pages::{self, FlagIds};
-use crate::render::{MAX_MARKDOWN_BYTES, markdown_to_safe_html};
 use crate::slug::{slugify, with_suffix};
 use crate::store::{self, ArticleFilter, ArticleRow, InsertError, NewArticle, ViewerFlags};
 
@@ -428,7 +428,7 @@ impl Blog {
         })
     }
 
-    /// Bodies and their sanitised HTML (crate::render::markdown_to_safe_html) of these articles, in one statement
+    /// Bodies and their sanitised HTML ([`markdown_to_safe_html`]) of these articles, in one statement
     /// (lists carry no body; a GraphQL list that asks for `body` batches them through a DataLoader).
     /// Missing articles are absent from the map.
     pub async fn article_bodies(

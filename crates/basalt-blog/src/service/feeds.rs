@@ -2,13 +2,13 @@
 //! or author, with links to the site and bodies rendered to sanitised HTML.
 //! Writing the XML is [`crate::feeds`]' job.
 
+use basalt_markdown::markdown_to_safe_html;
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::Blog;
 use crate::error::BlogError;
 use crate::feeds::{FeedEntry, FeedMeta};
-use crate::render::markdown_to_safe_html;
 use crate::store::{self, ArticleFilter};
 
 /// Entries per feed.

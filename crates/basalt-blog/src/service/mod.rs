@@ -33,13 +33,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use basalt_identity::service::IdentityService;
+use basalt_markdown::markdown_to_safe_html;
 use basalt_platform::Db;
 use basalt_platform::cache::{Cache, Flights};
 use uuid::Uuid;
 
 use crate::error::BlogError;
 use crate::model::{Article, Comment, Profile, TagsResponse};
-use crate::render::markdown_to_safe_html;
 use crate::store::{self, ArticleRow, CommentRow};
 
 /// The blog's shared state.

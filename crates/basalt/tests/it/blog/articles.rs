@@ -149,7 +149,7 @@ async fn oversized_bodies_are_refused() {
         .spawn()
         .await;
     let w = sign_up(&app).await;
-    let too_big = "x ".repeat(basalt_blog::render::MAX_MARKDOWN_BYTES / 2 + 1);
+    let too_big = "x ".repeat(basalt_markdown::MAX_MARKDOWN_BYTES / 2 + 1);
     let r = w
         .req(&app, Method::POST, "/api/articles")
         .json(&json!({ "article": { "title": "Big", "description": "d", "body": too_big } }))

@@ -1,16 +1,5 @@
-//! Safe Markdown: article bodies and comments are CommonMark (plus tables and
-//! strikethrough), rendered with pulldown-cmark and then sanitised with an
-//! ammonia allow-list.
-//!
-//! Sanitising happens on the rendered HTML, not on the Markdown, because
-//! Markdown may embed raw HTML and produces links and images of its own: only
-//! the final HTML shows what a browser would see. The allow-list keeps prose
-//! (paragraphs, headings, emphasis, code, quotes, lists, links, images,
-//! rules, tables) and drops everything that can run script, load active
-//! content, submit data or restyle the page: no `<script>`, `<style>`,
-//! `<iframe>`, `<object>`, `<embed>`, `<form>`, `<svg>` or `<math>`, no
-//! event-handler or `style` attributes, and only `http`, `https`, `mailto`
-//! and relative URLs.
+//! The renderer and its allow-list; what it keeps and why is in the
+//! [crate docs](crate).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -32,8 +21,8 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(sanitizer);
 
 /// Renders `markdown` (CommonMark with tables and strikethrough) to HTML that
 /// is safe to insert into a page: raw HTML in the input is sanitised, never
-/// passed through, and only the allow-list described in the [module
-/// docs](self) survives. Links get `rel="noopener noreferrer nofollow"`.
+/// passed through, and only the allow-list described in the [crate
+/// docs](crate) survives. Links get `rel="noopener noreferrer nofollow"`.
 ///
 /// To keep the cost of hostile input near linear, nesting deeper than
 /// [`MAX_NESTING`] is flattened and raw HTML past [`MAX_RAW_HTML_TAGS`] start
@@ -41,7 +30,7 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(sanitizer);
 /// [`MAX_MARKDOWN_BYTES`].
 ///
 /// ```
-/// use basalt_blog::render::markdown_to_safe_html;
+/// use basalt_markdown::markdown_to_safe_html;
 ///
 /// let html = markdown_to_safe_html("*Hi* [there](javascript:alert(1)) <script>alert(2)</script>");
 /// assert_eq!(html, "<p><em>Hi</em> <a rel=\"noopener noreferrer nofollow\">there</a> </p>\n");
@@ -127,12 +116,13 @@ fn sanitizer() -> Builder<'static> {
         .tag_attribute_values(tag_attribute_values)
         .attribute_filter(filter_attribute)
         .url_schemes(HashSet::from(URL_SCHEMES))
-        // Links between articles are relative; a relative URL cannot change
-        // the scheme, so it cannot smuggle `javascript:` in.
+        // Links within the site (between articles, say) are relative; a
+        // relative URL cannot change the scheme, so it cannot smuggle
+        // `javascript:` in.
         .url_relative(UrlRelative::PassThrough)
         .link_rel(Some(LINK_REL))
         // Conditional comments and comment-based parser confusion have no
-        // business in an article.
+        // business in user-written text.
         .strip_comments(true);
     builder
 }
@@ -156,7 +146,7 @@ fn filter_attribute<'a>(element: &str, attribute: &str, value: &'a str) -> Optio
 
 /// Deepest Markdown nesting rendered as elements; deeper containers (quotes,
 /// lists, emphasis, …) keep their text but lose their markup. Real articles
-/// stay far below this.
+/// and messages stay far below this.
 pub const MAX_NESTING: usize = 32;
 
 /// Raw HTML start tags rendered as HTML per document; raw HTML after that is
@@ -452,7 +442,7 @@ mod tests {
             "<p><img src=\"/static/x.png\" alt=\"rel\"></p>\n"
         );
         // No data: URLs at all, even images: SVG in a data URL is a script
-        // vector in some contexts, and none of it is needed for articles.
+        // vector in some contexts, and none of it is needed for user-written text.
         assert_eq!(
             markdown_to_safe_html("![x](data:image/png;base64,iVBORw0KGgo=)"),
             "<p><img alt=\"x\"></p>\n"
