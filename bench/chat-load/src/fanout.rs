@@ -157,6 +157,8 @@ struct StepResult {
     aux_cores: f64,
     client_cores: f64,
     machine_busy_pct: f64,
+    /// Cores busy with work that is none of the measured processes' (other people's).
+    other_cores: f64,
     server_us_per_delivery: f64,
     aux_us_per_delivery: f64,
     ok: bool,
@@ -203,7 +205,7 @@ impl StepResult {
             "RESULT mode=fanout phase={phase} step={index} rate={:.1} secs={:.1} sent={} unsent={} acked={} errors={} \
              expected={} delivered={} delivered_per_s={:.0} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} p999_ms={:.3} \
              max_ms={:.3} ack_p99_ms={:.3} lateness_ms={:.3} server_cores={:.3} aux_cores={:.3} client_cores={:.3} \
-             machine_busy_pct={:.1} server_us_per_delivery={:.3} aux_us_per_delivery={:.3} ok={}",
+             machine_busy_pct={:.1} other_cores={:.3} server_us_per_delivery={:.3} aux_us_per_delivery={:.3} ok={}",
             self.rate,
             self.secs,
             self.sent,
@@ -224,6 +226,7 @@ impl StepResult {
             self.aux_cores,
             self.client_cores,
             self.machine_busy_pct,
+            self.other_cores,
             self.server_us_per_delivery,
             self.aux_us_per_delivery,
             u8::from(self.ok)
@@ -384,7 +387,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         let Some(best) = best else {
             return Err("not even the first rate was sustained: lower --rate".into());
         };
-        best.print("max", step);
+        best.print("max", 0);
         best.rate * args.fraction
     } else {
         args.rate
@@ -653,6 +656,9 @@ impl Run {
             aux_cores: aux_s / wall,
             client_cores: own_s / wall,
             machine_busy_pct,
+            other_cores: (machine_busy_pct / 100.0 * procfs::cores() as f64
+                - (server_s + aux_s + own_s) / wall)
+                .max(0.0),
             server_us_per_delivery: per_delivery(server_s),
             aux_us_per_delivery: per_delivery(aux_s),
             ok,
@@ -815,6 +821,7 @@ fn median_of(results: &[StepResult]) -> StepResult {
         aux_cores: median(|r| r.aux_cores),
         client_cores: median(|r| r.client_cores),
         machine_busy_pct: median(|r| r.machine_busy_pct),
+        other_cores: median(|r| r.other_cores),
         server_us_per_delivery: median(|r| r.server_us_per_delivery),
         aux_us_per_delivery: median(|r| r.aux_us_per_delivery),
         ok: results.iter().all(|r| r.ok),

@@ -119,7 +119,14 @@ fn main() {
         }
     });
     if let Err(e) = outcome {
-        eprintln!("chat-load: {e}");
+        // With its causes: reqwest's own message names only the URL.
+        let mut message = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        eprintln!("chat-load: {message}");
         std::process::exit(1);
     }
 }
