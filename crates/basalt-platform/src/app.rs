@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use axum::Router;
 
+use crate::broadcast::{Broadcast, BroadcastMetrics, InProcessBroadcast, RedisBroadcast};
 use crate::cache::{Cache, InProcessCache, RedisCache};
 use crate::config::Config;
 use crate::db::{Db, MigrationReport, Migrations, apply_migrations};
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
 use crate::module::{Module, Platform, Provide, Wired, Wiring};
+use crate::presence::{InProcessPresence, Presence, RedisPresence};
 use crate::ratelimit::{InProcessRateLimiter, RateLimiter, RedisRateLimiter};
 use crate::redis::Redis;
 use crate::services::Services;
@@ -58,8 +60,12 @@ impl App {
             "Cache lookups by result and, for hits, the layer that answered",
             cache_lookups.clone(),
         );
-        let mut cache_services = Vec::new();
-        let (cache, rate_limiter, redis) = match &config.redis_url {
+        let broadcast_metrics = BroadcastMetrics::default();
+        broadcast_metrics.register(metrics.registry_mut());
+        let broadcast_capacity = crate::broadcast::DEFAULT_CAPACITY;
+        // Each adapter's background loops, when it has any.
+        let mut port_services = Vec::new();
+        let (cache, rate_limiter, broadcast, presence, redis) = match &config.redis_url {
             None => (
                 Arc::new(InProcessCache::new(
                     10_000,
@@ -67,6 +73,11 @@ impl App {
                     cache_lookups,
                 )) as Arc<dyn Cache>,
                 Arc::new(InProcessRateLimiter::new()) as Arc<dyn RateLimiter>,
+                Arc::new(InProcessBroadcast::new(
+                    broadcast_capacity,
+                    broadcast_metrics,
+                )) as Arc<dyn Broadcast>,
+                Arc::new(InProcessPresence::new()) as Arc<dyn Presence>,
                 None,
             ),
             Some(url) => {
@@ -85,13 +96,18 @@ impl App {
                     config.redis.local_cache_entries,
                     cache_lookups,
                 );
-                cache_services = cache.background_services();
+                port_services = cache.background_services();
+                let broadcast =
+                    RedisBroadcast::new(redis.clone(), broadcast_capacity, broadcast_metrics);
+                port_services.extend(broadcast.background_services());
                 (
                     Arc::new(cache) as Arc<dyn Cache>,
                     Arc::new(RedisRateLimiter::new(
                         redis.clone(),
                         config.redis.rate_limit_fail_mode,
                     )) as Arc<dyn RateLimiter>,
+                    Arc::new(broadcast) as Arc<dyn Broadcast>,
+                    Arc::new(RedisPresence::new(redis.clone())) as Arc<dyn Presence>,
                     Some(redis),
                 )
             }
@@ -134,13 +150,15 @@ impl App {
             mailer,
             rate_limiter,
             cache,
+            broadcast,
+            presence,
             redis,
             events,
             services: Services::default(),
             background: Default::default(),
             supervisor: Supervisor::new(),
         };
-        for service in cache_services {
+        for service in port_services {
             platform.supervisor.register(service);
         }
         register_platform_services(&platform);

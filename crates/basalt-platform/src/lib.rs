@@ -9,9 +9,10 @@
 //! - [`error`]: the HTTP error type and RFC 9457 problem documents;
 //! - [`module`]: the contract a domain module implements, and [`services`],
 //!   through which modules offer services to each other;
-//! - [`cache`], [`jobs`], [`mail`], [`ratelimit`]: caching, durable background
-//!   jobs, outgoing mail and rate limits: ports with an embedded adapter and,
-//!   configured, a distributed one ([`redis`]);
+//! - [`cache`], [`jobs`], [`mail`], [`ratelimit`], [`broadcast`],
+//!   [`presence`]: caching, durable background jobs, outgoing mail, rate
+//!   limits, node-to-node fan-out and cluster-wide presence: ports with an
+//!   embedded adapter and, configured, a distributed one ([`redis`]);
 //! - [`app`] and [`server`]: assembling and serving, TLS and graceful shutdown;
 //!   [`role`]: whether a node serves the API, runs background workers, or both;
 //!   [`supervisor`]: every background loop, one stop signal, and the
@@ -19,6 +20,7 @@
 
 pub mod app;
 pub mod background;
+pub mod broadcast;
 pub mod cache;
 pub mod commands;
 pub mod config;
@@ -31,6 +33,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod module;
+pub mod presence;
 pub mod ratelimit;
 pub mod redis;
 pub mod role;

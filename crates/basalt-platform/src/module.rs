@@ -19,8 +19,8 @@ use crate::services::Services;
 use crate::supervisor::BackgroundService;
 
 /// The shared services a module builds itself from. Each port (cache, rate
-/// limits, job queue, …) has an embedded and a distributed adapter behind one
-/// trait, chosen by configuration.
+/// limits, broadcast, presence, job queue, …) has an embedded and a
+/// distributed adapter behind one trait, chosen by configuration.
 #[derive(Clone)]
 pub struct Platform {
     /// The validated configuration.
@@ -37,6 +37,14 @@ pub struct Platform {
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Cache for data many requests share.
     pub cache: Arc<dyn crate::cache::Cache>,
+    /// Fan-out of ephemeral payloads by topic to every node's subscribers
+    /// (at most once; losses reported as gaps): in-process, or Redis
+    /// pub/sub when `BASALT_REDIS_URL` is set.
+    pub broadcast: Arc<dyn crate::broadcast::Broadcast>,
+    /// Who is present, cluster-wide: keys with a status and a TTL, each
+    /// expiry claimed by exactly one node: in-process, or in Redis when
+    /// `BASALT_REDIS_URL` is set.
+    pub presence: Arc<dyn crate::presence::Presence>,
     /// The Redis connection, when `BASALT_REDIS_URL` is set: for modules'
     /// own Redis adapters (sessions) and the readiness probe.
     pub redis: Option<crate::redis::Redis>,

@@ -1,5 +1,5 @@
 //! The Redis connection behind the distributed adapters (cache, rate limits,
-//! sessions), configured by `BASALT_REDIS_URL`.
+//! broadcast, presence, sessions), configured by `BASALT_REDIS_URL`.
 //!
 //! Redis is an accelerator and a coordinator, never the only copy of data:
 //! every adapter keeps working, degraded, while Redis is away. So the
@@ -20,9 +20,9 @@ use crate::config::RedisUrl;
 
 /// Longest wait for one Redis command. Loopback and LAN answers take well
 /// under a millisecond; past this, the caller falls back instead of waiting.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// Longest wait for a new connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A shared, self-healing connection to Redis. Cheap to clone.
 #[derive(Clone)]

@@ -6,7 +6,8 @@
 //! their helpers (the PostgreSQL wake-up listener, the scheduler of
 //! recurring jobs, the queue-depth gauge), the outbox relay and the event
 //! consumers, the identity module's signing-key refresh, the Redis cache's
-//! invalidation listener and retry loop, and whatever modules add through
+//! invalidation listener and retry loop, the Redis broadcast's listener, and
+//! whatever modules add through
 //! [`crate::module::Wiring::background`] (the WebSocket hubs to come). No
 //! such loop is a detached `tokio::spawn`: each is a named task here, so
 //! shutdown can wait for it and a test can see that none is left

@@ -12,6 +12,7 @@ pub fn modules() -> Vec<Box<dyn Module>> {
     vec![
         Box::new(basalt_identity::IdentityModule),
         Box::new(basalt_blog::BlogModule),
+        Box::new(basalt_chat::ChatModule),
         Box::new(graphql::GraphQlModule),
     ]
 }

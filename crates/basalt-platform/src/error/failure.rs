@@ -166,7 +166,7 @@ impl Failure {
     }
 
     /// Logs the cause of an internal failure (once, where it is rendered).
-    pub(super) fn log(&self) {
+    pub fn log(&self) {
         if let Some(cause) = &self.cause {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         } else if self.kind == ErrorKind::Internal {

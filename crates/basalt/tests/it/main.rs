@@ -3,6 +3,8 @@
 //! One test binary (faster to link than one per file).
 
 mod blog;
+mod broadcast;
+mod chat;
 mod cli;
 mod concepts_doc;
 mod docs;
@@ -19,6 +21,7 @@ mod jobs_cluster;
 mod mail;
 mod metrics;
 mod modules;
+mod presence;
 mod proxies;
 mod redis;
 mod roles;

@@ -87,6 +87,10 @@ async fn no_background_task_outlives_shutdown() {
         "identity.signing_key_refresh",
         "cache.invalidation_listener",
         "cache.invalidation_retry",
+        "broadcast.listener",
+        "chat.sockets",
+        "chat.heads_sweep",
+        "chat.presence_sweep",
         "test-notes.ticker",
     ]
     .map(String::from)
