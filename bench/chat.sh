@@ -22,7 +22,7 @@
 #   bash bench/chat.sh [--reps N] [--backends "B ..."] [--connections N]
 #                      [--subscribers N] [--publishers N] [--rooms N]
 #                      [--step-secs S] [--start-rate R] [--report FILE]
-#                      [--worktree | --no-build] [--quick]
+#                      [--worktree | --no-build] [--quick] [--quiet-budget SECS]
 #
 # Defaults: 3 repetitions (connections: 3 fresh servers; fan-out: one ramp,
 # then 3 runs at half the highest rate), 10,000 connections, 1,000
@@ -30,7 +30,8 @@
 # three backends, the committed code (HEAD, exported to a folder of its
 # own; --worktree measures the working tree, --no-build the binary already
 # in CARGO_TARGET_DIR). --quick: 2,000 connections, 200 subscribers, 3 s
-# steps, one repetition (to try the harness out). A full run takes about
+# steps, one repetition (to try the harness out). --quiet-budget: the most
+# seconds spent waiting for a quiet machine, in all (default 600). A full run takes about
 # 25 minutes once the release build exists.
 #
 # What it does (every wait and loop is bounded):
@@ -107,6 +108,7 @@ while [ $# -gt 0 ]; do
         --worktree) SOURCE=worktree; shift ;;
         --no-build) SOURCE=prebuilt; shift ;;
         --quick) QUICK=yes; shift ;;
+        --quiet-budget) QUIET_BUDGET=${2:?}; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "bench: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -328,7 +330,7 @@ background_busy() {
     calc "100 * ($b1 - $b0 - ($p1 - $p0)) / ($t1 - $t0)"
 }
 QUIET_PCT=15        # "quiet" = at most this much of the machine busy
-QUIET_BUDGET=600    # seconds of waiting for quiet, in all; then measure anyway
+QUIET_BUDGET=${QUIET_BUDGET:-600}  # seconds of waiting for quiet, in all; then measure anyway
 quiet_waited=0
 
 # loadgen LABEL ARGS...: one chat-load run, output to $BOUT/LABEL.txt.
