@@ -207,8 +207,8 @@ pub struct Subscriber {
     pub source: Option<Ipv4Addr>,
     /// Access token for `auth`.
     pub token: String,
-    /// The room.
-    pub room: String,
+    /// The room; None: authenticate only (to measure what a subscription costs).
+    pub room: Option<String>,
     /// `ping` interval, if any.
     pub ping: Option<Duration>,
 }
@@ -296,7 +296,14 @@ impl Subscriber {
         for attempt in 1..=attempts {
             let outcome = async {
                 let mut ws = open(&self.endpoint, self.source, &self.token).await?;
-                let subscribed = subscribe(&mut ws, 1, &self.room, since).await?;
+                let subscribed = match &self.room {
+                    Some(room) => subscribe(&mut ws, 1, room, since).await?,
+                    None => Subscribed {
+                        offset: None,
+                        epoch: None,
+                        recovered: true,
+                    },
+                };
                 Ok::<_, crate::Error>((ws, subscribed))
             }
             .await;

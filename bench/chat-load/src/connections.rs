@@ -26,6 +26,10 @@ pub struct ConnectionsArgs {
     /// Seconds to hold the connections after they are all open.
     #[arg(long, default_value_t = 20)]
     hold_secs: u64,
+    /// Authenticate only, subscribe to nothing (what a subscription costs
+    /// is the difference with a normal run).
+    #[arg(long)]
+    no_subscribe: bool,
     /// Longest time allowed for opening them all.
     #[arg(long, default_value_t = 600)]
     connect_timeout_secs: u64,
@@ -60,7 +64,7 @@ pub async fn run(args: ConnectionsArgs) -> Result<()> {
             endpoint: endpoint.clone(),
             source: Some(sources[n % sources.len()]),
             token: user.token.clone(),
-            room: fixture.rooms[n % fixture.rooms.len()].clone(),
+            room: (!args.no_subscribe).then(|| fixture.rooms[n % fixture.rooms.len()].clone()),
             ping,
         };
         tasks.push(tokio::spawn(subscriber.run(
@@ -135,7 +139,7 @@ pub async fn run(args: ConnectionsArgs) -> Result<()> {
     println!(
         "RESULT mode=connections wanted={} held={held} opened={opened} failed={} dropped={} reconnects={} \
          connect_secs={connect_secs:.1} rss_before_kib={} rss_open_kib={} rss_held_kib={} rss_peak_kib={} \
-         kib_per_conn={} client_rss_before_kib={} client_rss_held_kib={} users={} rooms={}",
+         kib_per_conn={} client_rss_before_kib={} client_rss_held_kib={} users={} rooms={} subscribed={}",
         args.connections,
         counters.failed.load(Ordering::Relaxed),
         counters.dropped.load(Ordering::Relaxed),
@@ -149,6 +153,7 @@ pub async fn run(args: ConnectionsArgs) -> Result<()> {
         show(own_held),
         fixture.users.len(),
         fixture.rooms.len(),
+        u8::from(!args.no_subscribe),
     );
 
     let _ = stop.send(true);

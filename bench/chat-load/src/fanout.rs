@@ -294,7 +294,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
             endpoint: sub_endpoint.clone(),
             source: Some(sources[n % sources.len()]),
             token: sub_users[n % sub_users.len()].token.clone(),
-            room: fixture.rooms[n % rooms].clone(),
+            room: Some(fixture.rooms[n % rooms].clone()),
             ping,
         };
         tasks.push(tokio::spawn(subscriber.run(
