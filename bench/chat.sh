@@ -430,9 +430,9 @@ conn_median() {
 # fan BACKEND PHASE KEY
 fan() { result "$OUT/$1/fanout.txt" "$2" "$3"; }
 kb() { fmt 1 "$(calc "$1 * 1.024")"; }
-# met VALUE OP GOAL: "**yes**" or "**no**" (OP: <, <= or >=).
+# met VALUE OP GOAL: "**met**" or "**not met**" (OP: <, <= or >=).
 met() { awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN {
-    ok = (op == "<" ? v < g : op == "<=" ? v <= g : v >= g); print (ok ? "**yes**" : "**no**") }'; }
+    ok = (op == "<" ? v < g : op == "<=" ? v <= g : v >= g); print (ok ? "**met**" : "**not met**") }'; }
 
 SECTION_FILE="$OUT/section.md"
 {
