@@ -82,7 +82,7 @@ wait_quiet() {
     echo "$1 $busy" >>"$OUT/background.txt"
 }
 
-# One line describing the machine: CPU, cores, VM, memory, kernel, rustc, wrk.
+# One line describing the machine: CPU, cores, VM, memory, kernel, rustc, wrk (if installed).
 describe_machine() {
     local cpu_model threads_per_core hypervisor mem_gib kernel rustc_version wrk_version machine
     cpu_model=$(lscpu 2>/dev/null | awk -F: '/^Model name/ { sub(/^[ \t]+/, "", $2); print $2; exit }')
@@ -92,11 +92,12 @@ describe_machine() {
     mem_gib=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
     kernel=$(uname -sr)
     rustc_version=$(rustc --version)
-    wrk_version=$(wrk --version 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
+    wrk_version=""
+    command -v wrk >/dev/null 2>&1 && wrk_version=$(wrk --version 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
     machine="$cpu_model; $CORES cores (nproc)"
     [ -n "$threads_per_core" ] && machine="$machine, $threads_per_core thread(s) per core"
     [ -n "$hypervisor" ] && machine="$machine, virtual machine ($hypervisor)"
-    echo "$machine; $mem_gib GiB RAM; $kernel; $rustc_version; $wrk_version"
+    echo "$machine; $mem_gib GiB RAM; $kernel; $rustc_version${wrk_version:+; $wrk_version}"
 }
 
 # build_release SRC LOG CARGO_BUILD_ARGS...: `cargo build --release ARGS` in
