@@ -15,6 +15,9 @@ const KEY_PREFIX: &str = "ratelimit:";
 /// One GCRA step in microseconds: `{allowed, tat_ahead}`, where `tat_ahead`
 /// is how far the stored TAT was ahead of now before the step. The TAT is
 /// written with `%d`: plain `tostring` would print 16 digits in exponent form.
+/// Its expiry is at least 1 ms: a limit of over 60,000,000 a minute has a
+/// step under a microsecond, and `SET … PX 0` is an error (found by the
+/// chat benchmark, which raises the send limit out of the way).
 const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -26,7 +29,7 @@ local new_tat = tat + interval
 if new_tat - now > period then
   return {0, tat - now}
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return {1, tat - now}
 ";
 

@@ -199,3 +199,23 @@ async fn in_the_local_fail_mode_each_node_keeps_limiting_on_its_own() {
     assert_eq!(sign_in(&app, &email).await, StatusCode::OK);
     assert_eq!(sign_in(&app, &email).await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_limit_of_more_than_a_million_a_second_works_in_redis() {
+    // Its step is under a microsecond: the script once wrote `SET … PX 0`,
+    // an error, which a closed fail mode turned into a refusal.
+    let redis = RedisServer::start();
+    let app = first_node(
+        &redis,
+        &[
+            ("BASALT_REDIS__RATE_LIMIT_FAIL_MODE", "closed"),
+            ("BASALT_CHAT__RATE_LIMITS__SENDS_PER_MINUTE", "100000000"),
+        ],
+    )
+    .await;
+    let writer = sign_up(&app).await;
+    let room = crate::chat::create_room(&app, &writer, "Fast", "public").await;
+    for i in 0..3 {
+        crate::chat::post(&app, &writer, &room, &format!("message {i}")).await;
+    }
+}
