@@ -237,19 +237,7 @@ if [ "$SOURCE" = prebuilt ]; then
     [ -x "$BASALT" ] || die "no $BASALT to use with --no-build"
     code_desc="a prebuilt binary (\`$BASALT\` of $(date -u -r "$BASALT" '+%Y-%m-%d %H:%M UTC'); which source it was built from is not known)"
 elif [ "$SOURCE" = head ]; then
-    head_commit=$(git -C "$ROOT" rev-parse HEAD) || die "not a git checkout: use --worktree"
-    SNAPSHOTS="$CARGO_TARGET_DIR/bench-src"
-    SRC="$SNAPSHOTS/${head_commit:0:12}"
-    if [ ! -d "$SRC" ]; then
-        log "exporting HEAD (${head_commit:0:12}) to $SRC"
-        rm -rf "$SRC.partial"
-        mkdir -p "$SRC.partial"
-        git -C "$ROOT" archive --format=tar HEAD | tar -x -C "$SRC.partial"
-        mv "$SRC.partial" "$SRC"
-    fi
-    # Older exports: the build's fingerprints point into the current one only.
-    find "$SNAPSHOTS" -mindepth 1 -maxdepth 1 -type d ! -path "$SRC" -exec rm -rf {} + 2>/dev/null || true
-    code_desc="commit ${head_commit:0:7} (HEAD, built from a clean export)"
+    export_head "$ROOT"
 else
     SRC=$ROOT
     # The commit the working tree sits on, read from .git's files (no git

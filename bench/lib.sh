@@ -133,3 +133,23 @@ release_profile() {
          in_release && /^opt-level *=/ { gsub(/[" ]/, "", $3); opt = $3 }
          END { printf "%s LTO, opt-level %s except the packages Cargo.toml raises", lto ? lto : "off", opt ? opt : 3 }' "$1/Cargo.toml"
 }
+
+# Exports the committed code (HEAD of $1) into a folder of its own under
+# $CARGO_TARGET_DIR/bench-src, unless it is there already, and removes older
+# exports (a build's fingerprints point into the current one only). Sets
+# SRC (the folder), head_commit and code_desc (for the report).
+export_head() {
+    local root=$1 snapshots
+    head_commit=$(git -C "$root" rev-parse HEAD) || die "not a git checkout: use --worktree"
+    snapshots="$CARGO_TARGET_DIR/bench-src"
+    SRC="$snapshots/${head_commit:0:12}"
+    if [ ! -d "$SRC" ]; then
+        log "exporting HEAD (${head_commit:0:12}) to $SRC"
+        rm -rf "$SRC.partial"
+        mkdir -p "$SRC.partial"
+        git -C "$root" archive --format=tar HEAD | tar -x -C "$SRC.partial"
+        mv "$SRC.partial" "$SRC"
+    fi
+    find "$snapshots" -mindepth 1 -maxdepth 1 -type d ! -path "$SRC" -exec rm -rf {} + 2>/dev/null || true
+    code_desc="commit ${head_commit:0:7} (HEAD, built from a clean export)"
+}

@@ -125,20 +125,8 @@ done
 # measures the working tree as it is.
 EXAMPLE=crates/basalt/examples/hash_cost.rs
 if [ "$SOURCE" = head ]; then
-    head_commit=$(git -C "$ROOT" rev-parse HEAD) || die "not a git checkout: use --worktree"
-    SNAPSHOTS="$CARGO_TARGET_DIR/bench-src"
-    SRC="$SNAPSHOTS/${head_commit:0:12}"
-    if [ ! -d "$SRC" ]; then
-        log "exporting HEAD (${head_commit:0:12}) to $SRC"
-        rm -rf "$SRC.partial"
-        mkdir -p "$SRC.partial"
-        git -C "$ROOT" archive --format=tar HEAD | tar -x -C "$SRC.partial"
-        mv "$SRC.partial" "$SRC"
-    fi
-    # Older exports: the build's fingerprints point into the current one only.
-    find "$SNAPSHOTS" -mindepth 1 -maxdepth 1 -type d ! -path "$SRC" -exec rm -rf {} + 2>/dev/null || true
+    export_head "$ROOT"
     # The harness's own example, until it is committed (or while it differs).
-    code_desc="commit ${head_commit:0:7} (HEAD, built from a clean export)"
     if ! cmp -s "$ROOT/$EXAMPLE" "$SRC/$EXAMPLE"; then
         mkdir -p "$(dirname "$SRC/$EXAMPLE")"
         cp "$ROOT/$EXAMPLE" "$SRC/$EXAMPLE"
