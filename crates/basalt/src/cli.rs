@@ -119,6 +119,7 @@ where
             Err(code) => return code,
         };
         telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+        config.warn_ignored_env();
         let ctx = CommandContext {
             matches: sub,
             config,
@@ -232,6 +233,9 @@ pub fn run(cli: Cli, modules: Vec<Box<dyn Module>>) -> ExitCode {
         Command::Config {
             action: ConfigAction::Print,
         } => {
+            for name in &config.ignored_env {
+                eprintln!("basalt: ignored {name}: not a configuration key");
+            }
             print!("{}", config.to_redacted_toml());
             if !sections.is_empty() {
                 print!(
@@ -277,6 +281,7 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 
 async fn serve(config: Config, modules: Vec<Box<dyn Module>>) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level, LogTarget::Stdout);
+    config.warn_ignored_env();
     let listener = server::bind(config.listen)?;
     let app = App::build(config, modules).await?;
     server::serve(app, listener, server::shutdown_signal()).await
@@ -289,6 +294,7 @@ async fn list_jobs(
     limit: u32,
 ) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+    config.warn_ignored_env();
     let state = state
         .map(|s| serde_json::from_value::<JobState>(serde_json::Value::String(s.clone())))
         .transpose()
@@ -326,6 +332,7 @@ async fn list_jobs(
 
 async fn migrate(config: Config, modules: Vec<Box<dyn Module>>) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level, LogTarget::Stderr);
+    config.warn_ignored_env();
     let report = basalt_platform::app::migrate(&config, &modules).await?;
     println!(
         "{} migration(s) applied; {} known; database: {}",

@@ -20,7 +20,7 @@ use crate::role::Role;
 
 /// The configuration as it arrives from the layers, before validation.
 /// Top-level keys of the platform itself; anything else must be a module's section.
-const PLATFORM_KEYS: &[&str] = &[
+pub(super) const PLATFORM_KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",

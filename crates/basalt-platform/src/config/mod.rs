@@ -21,6 +21,7 @@
 //! [`Secret`] type; `urls.rs` the URL types; `layers.rs` how the layers are
 //! merged and checked.
 
+mod env_names;
 mod layers;
 mod secret;
 mod sections;
@@ -44,7 +45,10 @@ pub use secret::Secret;
 pub use sections::{DatabaseConfig, EventsConfig, HttpConfig, JobsConfig, RedisConfig};
 pub use urls::{AmqpUrl, DatabaseUrl, RedisUrl, SmtpUrl};
 
-use layers::{EnvVar, RawConfig, figment_error, read_secret_files, reject_unknown_keys};
+use env_names::EnvName;
+use layers::{
+    EnvVar, PLATFORM_KEYS, RawConfig, figment_error, read_secret_files, reject_unknown_keys,
+};
 
 /// Prefix of every environment variable Basalt reads.
 pub const ENV_PREFIX: &str = "BASALT_";
@@ -103,6 +107,10 @@ pub struct Config {
     /// (`[identity]`, `BASALT_IDENTITY__*`) with [`Config::section`].
     #[serde(skip)]
     pub(crate) layers: Figment,
+    /// `BASALT_*` variables that are not configuration (`BASALT_BIN`), left
+    /// out; [`Config::warn_ignored_env`] logs them once logging is up.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 /// Log line format.
@@ -185,12 +193,35 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
 
-        let env: Vec<(String, String)> = sources
+        let known: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .copied()
+            .chain(sources.sections.iter().map(String::as_str))
+            .chain(["config"])
+            .collect();
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut ignored_env = Vec::new();
+        for (name, value) in sources
             .env
             .iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .cloned()
-            .collect();
+        {
+            match env_names::classify(name, value, &known) {
+                EnvName::Key => env.push((name.clone(), value.clone())),
+                EnvName::ServiceLink => {}
+                EnvName::Stray => ignored_env.push(name.clone()),
+                EnvName::Misspelt { meant } => {
+                    let hint = meant
+                        .map(|m| format!("; did you mean {m}?"))
+                        .unwrap_or_default();
+                    return Err(ConfigError::new(
+                        name,
+                        format!("not a configuration key{hint}"),
+                    ));
+                }
+            }
+        }
+        ignored_env.sort();
         for (name, value) in &env {
             let key = &name[ENV_PREFIX.len()..];
             // BASALT_CONFIG names the file; *_FILE variables are read below.
@@ -207,7 +238,20 @@ impl Config {
         let raw: RawConfig = figment.extract().map_err(figment_error)?;
         let mut config = raw.validate()?;
         config.layers = figment;
+        config.ignored_env = ignored_env;
         Ok(config)
+    }
+
+    /// Logs, once per variable, the `BASALT_*` variables that were left out
+    /// as not configuration: a warning, not a refusal, because the
+    /// environment is shared (a shell's `BASALT_BIN`).
+    pub fn warn_ignored_env(&self) {
+        for name in &self.ignored_env {
+            tracing::warn!(
+                variable = %name,
+                "environment variable ignored: not a Basalt configuration key"
+            );
+        }
     }
 
     /// A module's checked section as [`crate::Module::config`] returns it,
@@ -262,6 +306,7 @@ impl Config {
             amqp_url: None,
             events: EventsConfig::default(),
             layers: Figment::new(),
+            ignored_env: Vec::new(),
         }
     }
 

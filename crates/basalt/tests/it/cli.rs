@@ -357,6 +357,67 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     );
 }
 
+/// Kubernetes gives every pod `BASALT_*` service-link variables for a
+/// Service named `basalt`, and shells export names like `BASALT_BIN`: the
+/// server starts anyway (warning about the stray, silent on service links);
+/// only a name that looks like a misspelt key is refused.
+#[test]
+fn serve_starts_beside_service_links_and_strays_but_refuses_misspelt_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let with_foreign_env = |cmd: &mut Command| {
+        for (name, value) in [
+            ("BASALT_PORT", "tcp://10.96.0.12:8080"),
+            ("BASALT_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+            ("BASALT_PORT_8080_TCP_ADDR", "10.96.0.12"),
+            ("BASALT_PORT_8080_TCP_PORT", "8080"),
+            ("BASALT_PORT_8080_TCP_PROTO", "tcp"),
+            ("BASALT_SERVICE_HOST", "10.96.0.12"),
+            ("BASALT_SERVICE_PORT", "8080"),
+            ("BASALT_SERVICE_PORT_HTTP", "8080"),
+            ("BASALT_BIN", "/usr/local/bin/basalt"),
+        ] {
+            cmd.env(name, value);
+        }
+    };
+    let mut cmd = basalt(dir.path());
+    with_foreign_env(cmd.env("BASALT_LISTEN", "127.0.0.1:0"));
+    let mut server = Server::start(&mut cmd);
+    let base = server.base_url();
+    assert_eq!(get(&format!("{base}/readyz")).0, 200);
+    let warned: Vec<&String> = server
+        .seen
+        .iter()
+        .filter(|l| l.contains("not a Basalt configuration key"))
+        .collect();
+    assert_eq!(
+        warned.len(),
+        1,
+        "one warning, for BASALT_BIN: {:?}",
+        server.seen
+    );
+    assert!(warned[0].contains("BASALT_BIN"), "{}", warned[0]);
+    assert!(server.terminate().success());
+
+    for (name, meant) in [
+        ("BASALT_LISTN", Some("BASALT_LISTEN")),
+        (
+            "BASALT_DATABASE_MAX_CONNECTIONS",
+            Some("BASALT_DATABASE__MAX_CONNECTIONS"),
+        ),
+        ("BASALT_NOSUCH__KEY", None),
+    ] {
+        let mut cmd = basalt(dir.path());
+        with_foreign_env(cmd.args(["config", "print"]).env(name, "5"));
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(name), "{err}");
+        if let Some(meant) = meant {
+            assert!(err.contains(&format!("did you mean {meant}?")), "{err}");
+        }
+    }
+}
+
 #[test]
 fn zero_config_serve_creates_sqlite_in_data_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
