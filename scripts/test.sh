@@ -24,6 +24,9 @@ source scripts/lib/redis.sh
 source scripts/lib/rabbitmq.sh
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/toolchain.sh
+source scripts/lib/toolchain.sh
+use_pinned_toolchain "$PWD"
 
 log() { printf '\n==> %s\n' "$*"; }
 
