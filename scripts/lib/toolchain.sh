@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# The Rust toolchain pinned in rust-toolchain.toml. Where rustup cannot
-# download it (an offline CI machine) but the installed `stable` is that very
-# version, use `stable`: same compiler, no download. Any other mismatch stops
-# with a clear message instead of a failed download deep inside cargo.
+# The Rust toolchain pinned in rust-toolchain.toml. When it is not installed
+# under its own name but the installed `stable` is that very version, use
+# `stable`: the same compiler, and no download (some CI machines cannot reach
+# rustup's servers). Otherwise install it, or stop with a clear message
+# instead of a failed download deep inside cargo.
 use_pinned_toolchain() {
     local root=$1 pinned installed
     command -v rustup >/dev/null 2>&1 || return 0
@@ -15,7 +16,9 @@ use_pinned_toolchain() {
         export RUSTUP_TOOLCHAIN=stable
         return 0
     fi
-    echo "rust-toolchain.toml pins Rust $pinned; rustup has neither it nor a stable of that version (stable: ${installed:-none})." >&2
-    echo "Install it with: rustup toolchain install $pinned --component rustfmt,clippy" >&2
+    if rustup toolchain install "$pinned" --profile minimal --component rustfmt,clippy; then
+        return 0
+    fi
+    echo "rust-toolchain.toml pins Rust $pinned; rustup could not install it and stable is ${installed:-missing}." >&2
     return 1
 }
