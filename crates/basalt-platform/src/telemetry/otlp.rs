@@ -10,7 +10,8 @@
 //!   `http/protobuf` (the default) is supported; anything else refuses to
 //!   start rather than send nothing;
 //! - `OTEL_EXPORTER_OTLP_HEADERS` / `…_TRACES_HEADERS` (`key=value,…`, e.g.
-//!   a collector's API key), `OTEL_EXPORTER_OTLP_TIMEOUT` /
+//!   a collector's API key), `OTEL_EXPORTER_OTLP_COMPRESSION` /
+//!   `…_TRACES_COMPRESSION` (`gzip`), `OTEL_EXPORTER_OTLP_TIMEOUT` /
 //!   `…_TRACES_TIMEOUT` (milliseconds, default 10000);
 //! - `OTEL_SERVICE_NAME` (default `basalt`), `OTEL_RESOURCE_ATTRIBUTES`;
 //! - `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (default

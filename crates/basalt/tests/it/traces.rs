@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,14 +67,22 @@ fn text(kv: &KeyValue) -> String {
     }
 }
 
-/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf) on a loopback port.
+/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf, plain or gzip'd) on
+/// a loopback port; it counts the compressed requests.
 struct Receiver {
     endpoint: String,
-    spans: Arc<Mutex<Vec<Received>>>,
+    inbox: Arc<Inbox>,
+}
+
+/// What the receiver was sent.
+#[derive(Default)]
+struct Inbox {
+    spans: Mutex<Vec<Received>>,
+    gzipped: AtomicUsize,
 }
 
 async fn export(
-    State(spans): State<Arc<Mutex<Vec<Received>>>>,
+    State(inbox): State<Arc<Inbox>>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
@@ -83,10 +92,25 @@ async fn export(
     {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
     }
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+    let body = if gzip {
+        let mut plain = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .is_err()
+        {
+            return (StatusCode::BAD_REQUEST, Vec::new());
+        }
+        inbox.gzipped.fetch_add(1, Ordering::Relaxed);
+        Bytes::from(plain)
+    } else {
+        body
+    };
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, Vec::new());
     };
-    let mut received = spans.lock().expect("spans");
+    let mut received = inbox.spans.lock().expect("spans");
     for resource in request.resource_spans {
         let service = resource
             .resource
@@ -119,10 +143,10 @@ async fn export(
 
 impl Receiver {
     async fn start() -> Self {
-        let spans = Arc::new(Mutex::new(Vec::new()));
+        let inbox = Arc::new(Inbox::default());
         let app = axum::Router::new()
             .route("/v1/traces", axum::routing::post(export))
-            .with_state(Arc::clone(&spans));
+            .with_state(Arc::clone(&inbox));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -130,12 +154,12 @@ impl Receiver {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
             endpoint: format!("http://{addr}"),
-            spans,
+            inbox,
         }
     }
 
     fn spans(&self) -> Vec<Received> {
-        self.spans.lock().expect("spans").clone()
+        self.inbox.spans.lock().expect("spans").clone()
     }
 }
 
@@ -282,6 +306,7 @@ async fn one_requests_spans_reach_an_otlp_receiver_linked_across_the_broker_and_
         .env("BASALT_IDENTITY__PASSWORDS__ARGON2_ITERATIONS", "1")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
         .env("OTEL_SERVICE_NAME", "basalt-under-test")
+        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
         // Nothing is sent before shutdown (unless 512 spans pile up): the
         // spans arriving prove that shutdown flushes the exporter.
         .env("OTEL_BSP_SCHEDULE_DELAY", "600000");
@@ -365,6 +390,10 @@ async fn one_requests_spans_reach_an_otlp_receiver_linked_across_the_broker_and_
     let (status, lines) = tokio::task::block_in_place(|| server.terminate());
     assert!(status.success(), "exit status {status:?}");
     let spans = receiver.spans();
+    assert!(
+        receiver.inbox.gzipped.load(Ordering::Relaxed) > 0,
+        "OTEL_EXPORTER_OTLP_COMPRESSION=gzip is honoured"
+    );
 
     // The request's log line names its trace.
     let request_line: Value = lines
