@@ -26,6 +26,7 @@
 //! blocking client is needed. HTTPS endpoints are verified against the
 //! system's certificates.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -96,7 +97,12 @@ pub(super) fn from_env() -> anyhow::Result<Option<Exporter>> {
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(endpoint.clone())
         .with_timeout(timeout)
-        .with_http_client(OnRuntime { client, runtime })
+        .with_http_client(OnRuntime {
+            client,
+            runtime,
+            endpoint: endpoint.clone(),
+            failing: AtomicBool::new(false),
+        })
         .build()
         .context("cannot configure the OTLP traces exporter")?;
     let provider = SdkTracerProvider::builder()
@@ -159,19 +165,43 @@ impl ShouldSample for SkipProbes {
 
 /// The exporter's HTTP client: reqwest, run on the server's runtime. The
 /// batch processor waits on its own thread, outside any runtime, for the
-/// spawned request.
+/// spawned request. It says when the collector stops and starts taking
+/// spans (the SDK itself logs nothing): once, not at every batch.
 #[derive(Debug)]
 struct OnRuntime {
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
+    endpoint: String,
+    /// Whether the last export failed.
+    failing: AtomicBool,
 }
 
 #[async_trait::async_trait]
 impl HttpClient for OnRuntime {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let client = self.client.clone();
-        self.runtime
+        let sent = self
+            .runtime
             .spawn(async move { client.send_bytes(request).await })
-            .await?
+            .await
+            .map_err(HttpError::from)
+            .and_then(|answer| answer);
+        let problem = match &sent {
+            Ok(response) if response.status().is_success() => None,
+            Ok(response) => Some(format!("the collector answered {}", response.status())),
+            Err(error) => Some(error.to_string()),
+        };
+        match problem {
+            Some(error) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                endpoint = self.endpoint,
+                error,
+                "cannot export traces; spans are dropped while this lasts"
+            ),
+            None if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!(endpoint = self.endpoint, "exporting traces again");
+            }
+            _ => {}
+        }
+        sent
     }
 }
