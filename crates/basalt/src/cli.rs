@@ -280,11 +280,19 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 }
 
 async fn serve(config: Config, modules: Vec<Box<dyn Module>>) -> anyhow::Result<()> {
-    telemetry::init(config.log_format, &config.log_level, LogTarget::Stdout);
+    // Traces too, when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    let telemetry = telemetry::init_server(config.log_format, &config.log_level)?;
     config.warn_ignored_env();
-    let listener = server::bind(config.listen)?;
-    let app = App::build(config, modules).await?;
-    server::serve(app, listener, server::shutdown_signal()).await
+    let served = async {
+        let listener = server::bind(config.listen)?;
+        let app = App::build(config, modules).await?;
+        server::serve(app, listener, server::shutdown_signal()).await
+    }
+    .await;
+    // After the graceful shutdown: the spans of its last requests and jobs
+    // are sent before the process exits.
+    telemetry.shutdown().await;
+    served
 }
 
 async fn list_jobs(

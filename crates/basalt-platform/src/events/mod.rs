@@ -71,6 +71,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::config::{AmqpUrl, EventsConfig};
@@ -80,12 +81,20 @@ pub use bus::Bus;
 pub use live::{LIVE_CAPACITY, LiveEvents, RecvError};
 
 /// The outbox and inbox tables.
-pub static MIGRATIONS: &[crate::db::MigrationFile] = &[crate::db::MigrationFile {
-    version: 1101,
-    description: "create_outbox_and_inbox",
-    sqlite: include_str!("../../migrations/sqlite/1101_create_outbox_and_inbox.sql"),
-    postgres: include_str!("../../migrations/postgres/1101_create_outbox_and_inbox.sql"),
-}];
+pub static MIGRATIONS: &[crate::db::MigrationFile] = &[
+    crate::db::MigrationFile {
+        version: 1101,
+        description: "create_outbox_and_inbox",
+        sqlite: include_str!("../../migrations/sqlite/1101_create_outbox_and_inbox.sql"),
+        postgres: include_str!("../../migrations/postgres/1101_create_outbox_and_inbox.sql"),
+    },
+    crate::db::MigrationFile {
+        version: 1102,
+        description: "outbox_traceparent",
+        sqlite: include_str!("../../migrations/sqlite/1102_outbox_traceparent.sql"),
+        postgres: include_str!("../../migrations/postgres/1102_outbox_traceparent.sql"),
+    },
+];
 
 /// A fact a module tells others about: `kind` names it (`blog.article_published`),
 /// `payload` carries its data as JSON.
@@ -99,6 +108,12 @@ pub struct Event {
     pub payload: serde_json::Value,
     /// When it happened (unix milliseconds).
     pub occurred_at_ms: i64,
+    /// The W3C trace context of the transaction that recorded it, when
+    /// traces are on: stored in the outbox row, sent as the AMQP header
+    /// `traceparent` (not in the body), and continued by the consumer's span.
+    /// Set by the relay and the broker adapter, not by [`Event::new`].
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl Event {
@@ -111,6 +126,7 @@ impl Event {
             // only reach a consumer that then refuses it.
             payload: serde_json::to_value(payload).unwrap_or_default(),
             occurred_at_ms: Utc::now().timestamp_millis(),
+            traceparent: None,
         }
     }
 }
@@ -164,11 +180,36 @@ pub(crate) enum Delivered {
 }
 
 /// Runs `consumer` on `event` exactly once in effect (see the module docs).
+/// With traces on, inside a span of its own that continues the trace the
+/// event was recorded in, whichever bus brought it.
 pub(crate) async fn deliver(
     db: &Db,
     consumer: &Consumer,
     event: &Event,
 ) -> anyhow::Result<Delivered> {
+    if !crate::telemetry::tracing_enabled() {
+        return deliver_once(db, consumer, event).await;
+    }
+    let span = tracing::info_span!(
+        "event",
+        consumer = consumer.name,
+        event = %event.id,
+        kind = event.kind,
+        otel.name = format!("{} {}", consumer.name, event.kind),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, event.traceparent.as_deref());
+    let delivered = deliver_once(db, consumer, event)
+        .instrument(span.clone())
+        .await;
+    if delivered.is_err() {
+        span.record("otel.status_code", "error");
+    }
+    delivered
+}
+
+async fn deliver_once(db: &Db, consumer: &Consumer, event: &Event) -> anyhow::Result<Delivered> {
     let mut tx = db.begin().await?;
     if !store::remember(
         &mut tx,

@@ -30,7 +30,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use prometheus_client::metrics::gauge::Gauge;
 use secrecy::ExposeSecret as _;
@@ -122,11 +122,21 @@ impl RabbitBus {
             // consumer of ours wants: others legitimately go nowhere.
             let wanted = self.shared.consumers.iter().any(|c| c.wants(&event.kind));
             let body = serde_json::to_vec(event)?;
-            let properties = BasicProperties::default()
+            let mut properties = BasicProperties::default()
                 .with_delivery_mode(2) // persistent
                 .with_content_type("application/json".into())
                 .with_message_id(event.id.to_string().into())
                 .with_type(event.kind.clone().into());
+            // The trace the event was recorded in goes as a header, where
+            // tracing-aware tools look for it, and never into the body.
+            if let Some(traceparent) = &event.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    TRACEPARENT_HEADER.into(),
+                    AMQPValue::LongString(traceparent.as_str().into()),
+                );
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     exchange.clone().into(),
@@ -240,6 +250,22 @@ impl Shared {
     }
 }
 
+/// The AMQP header carrying an event's W3C trace context.
+const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// The `traceparent` header of a delivered message, if it has one.
+fn traceparent_of(properties: &BasicProperties) -> Option<String> {
+    let value = properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(TRACEPARENT_HEADER)?;
+    match value {
+        AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// Connects to the broker, or fails within [`BROKER_TIMEOUT`].
 pub(super) async fn connect(url: &AmqpUrl) -> anyhow::Result<Connection> {
     let connect = Connection::connect(url.0.expose_secret(), ConnectionProperties::default());
@@ -315,7 +341,7 @@ async fn consume(shared: &Shared, consumer: &Consumer) -> anyhow::Result<()> {
         .await?;
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
-        let event: Event = match serde_json::from_slice(&delivery.data) {
+        let mut event: Event = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
             Err(error) => {
                 // Not ours or corrupt: requeueing would loop forever.
@@ -324,6 +350,7 @@ async fn consume(shared: &Shared, consumer: &Consumer) -> anyhow::Result<()> {
                 continue;
             }
         };
+        event.traceparent = traceparent_of(&delivery.properties);
         match deliver(&shared.db, consumer, &event).await {
             Ok(Delivered::Processed | Delivered::Duplicate) => {
                 delivery.ack(BasicAckOptions::default()).await?;

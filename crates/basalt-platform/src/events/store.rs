@@ -8,16 +8,20 @@ use super::Event;
 use crate::db::{Backend, Db, Tx};
 use crate::{with_conn, with_tx};
 
-/// Inserts `event` inside the caller's transaction.
+/// Inserts `event` inside the caller's transaction, with the current trace
+/// context (its consumers' spans continue it).
 pub(super) async fn insert(tx: &mut Tx, event: &Event) -> Result<(), sqlx::Error> {
+    let traceparent = crate::telemetry::traceparent();
     with_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO platform_outbox (id, kind, payload, created_at_ms) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO platform_outbox (id, kind, payload, created_at_ms, traceparent) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(event.id)
         .bind(&event.kind)
         .bind(Json(&event.payload))
         .bind(event.occurred_at_ms)
+        .bind(traceparent.as_deref())
         .execute(conn)
         .await
         .map(|_| ())
@@ -31,7 +35,7 @@ const CLAIM_POSTGRES: &str = "UPDATE platform_outbox SET claimed_until_ms = $1, 
          WHERE published_at_ms IS NULL AND (claimed_until_ms IS NULL OR claimed_until_ms <= $2) \
          ORDER BY created_at_ms, id LIMIT $3 \
          FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, payload, created_at_ms";
+     RETURNING id, kind, payload, created_at_ms, traceparent";
 
 /// SQLite: the claim runs inside `BEGIN IMMEDIATE`, which already excludes
 /// every other claimer.
@@ -39,7 +43,7 @@ const CLAIM_SQLITE: &str = "UPDATE platform_outbox SET claimed_until_ms = $1, at
      WHERE id IN (SELECT id FROM platform_outbox \
          WHERE published_at_ms IS NULL AND (claimed_until_ms IS NULL OR claimed_until_ms <= $2) \
          ORDER BY created_at_ms, id LIMIT $3) \
-     RETURNING id, kind, payload, created_at_ms";
+     RETURNING id, kind, payload, created_at_ms, traceparent";
 
 /// Claims up to `limit` events for this relay, oldest first.
 pub(super) async fn claim(
@@ -53,7 +57,8 @@ pub(super) async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
     };
     let mut tx = db.begin().await?;
-    let rows: Vec<(Uuid, String, Json<serde_json::Value>, i64)> = with_tx!(&mut tx, |conn| {
+    type Row = (Uuid, String, Json<serde_json::Value>, i64, Option<String>);
+    let rows: Vec<Row> = with_tx!(&mut tx, |conn| {
         sqlx::query_as(sql)
             .bind(claim_until_ms)
             .bind(now_ms)
@@ -64,11 +69,12 @@ pub(super) async fn claim(
     tx.commit().await?;
     let mut events: Vec<Event> = rows
         .into_iter()
-        .map(|(id, kind, payload, occurred_at_ms)| Event {
+        .map(|(id, kind, payload, occurred_at_ms, traceparent)| Event {
             id,
             kind,
             payload: payload.0,
             occurred_at_ms,
+            traceparent,
         })
         .collect();
     // RETURNING does not keep the subquery's order.

@@ -392,6 +392,8 @@ impl JobQueue {
         let id = Uuid::now_v7();
         let now = Utc::now();
         let max_attempts = job.max_attempts.unwrap_or(self.config.max_attempts).max(1);
+        // The job's run continues the enqueuer's trace.
+        let traceparent = crate::telemetry::traceparent();
         let inserted = store::insert(
             tx,
             &store::Insert {
@@ -402,6 +404,7 @@ impl JobQueue {
                 run_at_ms: job.run_at.unwrap_or(now).timestamp_millis(),
                 now,
                 dedup_key,
+                traceparent: traceparent.as_deref(),
             },
         )
         .await?;
@@ -487,6 +490,12 @@ pub static MIGRATIONS: &[crate::db::MigrationFile] = &[
         description: "recurring_jobs",
         sqlite: include_str!("../../migrations/sqlite/1002_recurring_jobs.sql"),
         postgres: include_str!("../../migrations/postgres/1002_recurring_jobs.sql"),
+    },
+    crate::db::MigrationFile {
+        version: 1003,
+        description: "job_traceparent",
+        sqlite: include_str!("../../migrations/sqlite/1003_job_traceparent.sql"),
+        postgres: include_str!("../../migrations/postgres/1003_job_traceparent.sql"),
     },
 ];
 

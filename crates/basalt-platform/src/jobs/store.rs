@@ -84,6 +84,8 @@ pub(super) struct Claimed {
     pub max_attempts: i32,
     /// When it became due (unix ms): its wait is measured from here.
     pub run_at_ms: i64,
+    /// The enqueuer's trace context, which the run continues.
+    pub traceparent: Option<String>,
 }
 
 /// The channel of the wake-up notifications; the payload is the job's kind.
@@ -105,6 +107,8 @@ pub(super) struct Insert<'a> {
     /// At most one job may carry a given key (recurring runs); `None` for
     /// ordinary jobs.
     pub dedup_key: Option<&'a str>,
+    /// The enqueuing span's W3C trace context; `None` with traces off.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The insert, plus the wake-up notification, which PostgreSQL sends when
@@ -112,7 +116,8 @@ pub(super) struct Insert<'a> {
 /// was taken and nothing was inserted).
 const INSERT_POSTGRES: &str = concat!(
     "WITH job AS (INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, \
-     created_at, updated_at, dedup_key) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7) \
+     created_at, updated_at, dedup_key, traceparent) \
+     VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7, $8) \
      ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING RETURNING kind) \
      SELECT pg_notify('",
     channel!(),
@@ -120,7 +125,8 @@ const INSERT_POSTGRES: &str = concat!(
 );
 
 const INSERT_SQLITE: &str = "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, \
-     run_at, created_at, updated_at, dedup_key) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7) \
+     run_at, created_at, updated_at, dedup_key, traceparent) \
+     VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6, $7, $8) \
      ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING";
 
 /// Inserts the job; `false` when its dedup key was taken (nothing inserted).
@@ -138,6 +144,7 @@ pub(super) async fn insert(tx: &mut Tx, job: &Insert<'_>) -> Result<bool, sqlx::
             .bind(job.run_at_ms)
             .bind(job.now)
             .bind(job.dedup_key)
+            .bind(job.traceparent)
             .execute(conn)
             .await
             .map(|done| done.rows_affected())
@@ -198,7 +205,7 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', attempts = atte
          WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
          ORDER BY run_at, id LIMIT 1 \
          FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, payload, attempts, max_attempts, run_at";
+     RETURNING id, kind, payload, attempts, max_attempts, run_at, traceparent";
 
 /// SQLite has one writer at a time: the claim runs inside `BEGIN IMMEDIATE`,
 /// which already excludes every other claimer, so no row locks are needed.
@@ -209,7 +216,7 @@ const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', attempts = attemp
      WHERE id = (SELECT id FROM jobs \
          WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
          ORDER BY run_at, id LIMIT 1) \
-     RETURNING id, kind, payload, attempts, max_attempts, run_at";
+     RETURNING id, kind, payload, attempts, max_attempts, run_at, traceparent";
 
 pub(super) async fn claim(
     db: &Db,
@@ -221,24 +228,33 @@ pub(super) async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
     };
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, String, Json<serde_json::Value>, i32, i32, i64)> =
-        with_tx!(&mut tx, |conn| {
-            sqlx::query_as(sql)
-                .bind(lease_until_ms)
-                .bind(now)
-                .bind(now.timestamp_millis())
-                .fetch_optional(conn)
-                .await
-        })?;
+    type Row = (
+        Uuid,
+        String,
+        Json<serde_json::Value>,
+        i32,
+        i32,
+        i64,
+        Option<String>,
+    );
+    let row: Option<Row> = with_tx!(&mut tx, |conn| {
+        sqlx::query_as(sql)
+            .bind(lease_until_ms)
+            .bind(now)
+            .bind(now.timestamp_millis())
+            .fetch_optional(conn)
+            .await
+    })?;
     tx.commit().await?;
     Ok(row.map(
-        |(id, kind, payload, attempt, max_attempts, run_at_ms)| Claimed {
+        |(id, kind, payload, attempt, max_attempts, run_at_ms, traceparent)| Claimed {
             id,
             kind,
             payload: payload.0,
             attempt,
             max_attempts,
             run_at_ms,
+            traceparent,
         },
     ))
 }

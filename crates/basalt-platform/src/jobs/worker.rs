@@ -181,7 +181,7 @@ async fn run_one(
     queue
         .metrics
         .observe_wait(&job.kind, waited_ms as f64 / 1000.0);
-    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+    let span = job_span(&job);
 
     if job.attempt > job.max_attempts {
         // Its last attempt never reported back (the process died running
@@ -203,6 +203,7 @@ async fn run_one(
             store::succeed(&queue.db, &job, now).await?
         }
         Outcome::Failed(error) => {
+            span.record("otel.status_code", "error");
             let message = error.to_string();
             let last = job.attempt >= job.max_attempts;
             if matches!(error, JobError::Permanent(_)) || last {
@@ -245,6 +246,27 @@ async fn run_one(
         );
     }
     Ok(true)
+}
+
+/// The span of one attempt. With traces on, a consumer span that continues
+/// the enqueuer's trace (a job enqueued by a request is part of that
+/// request's trace, however much later it runs), failed when the attempt
+/// fails.
+fn job_span(job: &Claimed) -> tracing::Span {
+    if !crate::telemetry::tracing_enabled() {
+        return tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+    }
+    let span = tracing::info_span!(
+        "job",
+        id = %job.id,
+        kind = %job.kind,
+        attempt = job.attempt,
+        otel.name = format!("job {}", job.kind),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, job.traceparent.as_deref());
+    span
 }
 
 /// Runs the handler in its own task (so a panic is caught as a failure, and

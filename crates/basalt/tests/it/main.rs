@@ -30,6 +30,7 @@ mod slow_clients;
 mod sql_safety;
 mod storage;
 mod tls;
+mod traces;
 
 use basalt_testkit::TestApp;
 
