@@ -61,6 +61,8 @@ bin="${BASALT_BIN:-${CARGO_TARGET_DIR:-target}/debug/basalt}"
 [ -x "$bin" ] || { echo "no Basalt binary at $bin (build it, or set BASALT_BIN)" >&2; exit 1; }
 work=$(mktemp -d /tmp/basalt-observability.XXXXXX)
 server_pid='' prom_pid='' redis_dir=''
+# Set by alloc_port.
+port='' prom_port='' redis_port='' otlp_port=''
 cleanup() {
     local pid
     for pid in "$server_pid" "$prom_pid"; do
