@@ -9,14 +9,19 @@
 #      every panel query of every deploy/grafana/dashboards/*.json must return
 #      data through Prometheus's HTTP API (check_dashboards.py);
 #   3. the fields deploy/logging/vector.toml reads from Basalt's JSON lines
-#      must be in the lines that server wrote (check_logs.py).
+#      must be in the lines that server wrote (check_logs.py); with
+#      OBSERVABILITY_VRL=1, its remap program also runs through the real VRL
+#      compiler and runtime (the `vrl` crate, scripts/deploy/observability/
+#      vrl-check, built into a cache outside the clone: ~3 CPU-minutes the
+#      first time) on those lines, and the events it makes are checked.
 #
 # Usage: bash scripts/deploy/observability.sh [--rules-only] [DATABASE_URL [REDIS_URL [AMQP_URL]]]
 #   DATABASE_URL  an empty database (default: a new SQLite file)
 #   REDIS_URL     default: a throw-away redis-server started here (the
 #                 dashboards show Redis; without it basalt_redis_up is absent)
 #   AMQP_URL      default: none (the in-process event bus)
-# Environment: BASALT_BIN (default $CARGO_TARGET_DIR/debug/basalt).
+# Environment: BASALT_BIN (default $CARGO_TARGET_DIR/debug/basalt),
+#   OBSERVABILITY_VRL=1 to run the Vector transform itself (see 3.).
 # Installs Debian's prometheus (and redis-server) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -164,7 +169,12 @@ done
 [ "$up" = 1 ] || fail "Prometheus does not scrape $base/metrics (up=$up)"
 log "Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') on $prom scrapes it every second"
 
-log "load: every route family the dashboards show"
+log "load: every route family the dashboards show, twice"
+# Twice, scrapes apart: a labelled series appears on its first increment, so
+# what happens between two scrapes of a fresh series shows no rate. The
+# second round increments series Prometheus already holds.
+python3 scripts/deploy/observability/load.py "$base" || fail "the load failed"
+sleep 2.5
 python3 scripts/deploy/observability/load.py "$base" || fail "the load failed"
 # A few scrapes and rule evaluations after the load, and one refresh of the
 # job queue's depth (every 5 s on a node with workers).
@@ -193,7 +203,21 @@ log "stopping Basalt (SIGTERM) for its last log lines"
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "Basalt did not exit cleanly on SIGTERM"
 server_pid=''
+log_args=(${trace_args[@]+"${trace_args[@]}"})
+if [ "${OBSERVABILITY_VRL:-0}" = 1 ]; then
+    vrl_target="${XDG_CACHE_HOME:-$HOME/.cache}/basalt/vrl-check/target"
+    log "building vrl-check (the vrl crate) into $vrl_target"
+    CARGO_TARGET_DIR="$vrl_target" cargo build --quiet --locked \
+        --manifest-path scripts/deploy/observability/vrl-check/Cargo.toml
+    python3 -c 'import sys, tomllib
+print(tomllib.load(open(sys.argv[1], "rb"))["transforms"]["basalt_parse"]["source"])' \
+        deploy/logging/vector.toml >"$work/remap.vrl"
+    log "vector.toml's remap program, compiled and run by VRL on Basalt's log"
+    "$vrl_target/debug/vrl-check" "$work/remap.vrl" <"$work/server.log" >"$work/events.jsonl" ||
+        fail "the remap program does not compile or fails on a line"
+    log_args+=(--shipped "$work/events.jsonl")
+fi
 log "the fields deploy/logging/vector.toml reads are in Basalt's JSON log"
 python3 scripts/deploy/observability/check_logs.py deploy/logging/vector.toml "$work/server.log" \
-    ${trace_args[@]+"${trace_args[@]}"} || fail "the log check failed"
+    ${log_args[@]+"${log_args[@]}"} || fail "the log check failed"
 log "observability: rules, dashboards and log fields checked"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that the log-shipping config reads fields a real Basalt writes.
 
-Usage: check_logs.py VECTOR_TOML SERVER_STDOUT [--require-trace-id]
+Usage: check_logs.py VECTOR_TOML SERVER_STDOUT [--require-trace-id] [--shipped EVENTS]
 
 The remap transform of deploy/logging/vector.toml reads Basalt's JSON line as
 `line.<field>`. Every such field must be in the captured log: timestamp,
@@ -9,7 +9,9 @@ level, target and message on every line; the others on every access line
 (message "request", target basalt::http), which carry the most fields.
 trace_id is only required with --require-trace-id (once tracing is in the
 code). Every stdout line must be JSON, with an RFC 3339 timestamp and a
-tracing level. Standard library only.
+tracing level. With --shipped, EVENTS is what the transform made of each
+line (vrl-check's output): one event per line, with the ECS fields Kibana
+reads. Standard library only.
 """
 
 import datetime
@@ -42,9 +44,40 @@ def lookup(obj, path):
     return obj
 
 
+def check_shipped(events_path, lines, require_trace, problems):
+    """The events the remap program made of the server's lines."""
+    with open(events_path, encoding="utf-8") as f:
+        events = [json.loads(e) for e in f if e.strip()]
+    if len(events) != len(lines):
+        problems.append(f"{events_path}: {len(events)} events for {len(lines)} lines")
+        return
+    every = ["@timestamp", "message", "log.level", "log.logger", "basalt.target"]
+    on_access = ["http.request.id", "http.request.method", "http.response.status_code", "url.path", "event.duration"]
+    if require_trace:
+        on_access.append("trace.id")
+    for (n, line), event in zip(lines, events):
+        if "basalt_unparsed" in (event.get("tags") or []):
+            problems.append(f"line {n}: shipped as unparsed text")
+            continue
+        access = line.get("message") == "request" and line.get("target") == "basalt::http"
+        for field in every + (on_access if access else []):
+            if lookup(event, field) is None:
+                problems.append(f"line {n}: the shipped event has no `{field}`: {json.dumps(event)[:160]}")
+        if lookup(event, "log.level") != str(line.get("level", "")).lower():
+            problems.append(f"line {n}: log.level {lookup(event, 'log.level')!r} for level {line.get('level')!r}")
+    if not problems:
+        print(f"  {len(events)} events from the remap program, each with {', '.join(every)}; access events with {', '.join(on_access)}")
+
+
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    require_trace = "--require-trace-id" in sys.argv
+    argv = sys.argv[1:]
+    shipped = None
+    if "--shipped" in argv:
+        i = argv.index("--shipped")
+        shipped = argv[i + 1]
+        del argv[i : i + 2]
+    args = [a for a in argv if not a.startswith("--")]
+    require_trace = "--require-trace-id" in argv
     config_path, log_path = args
     wanted = fields_read(config_path)
     lines, problems = [], []
@@ -89,6 +122,8 @@ def main():
         checked.append(field)
     if require_trace and "trace_id" not in wanted:
         problems.append(f"{config_path} does not read line.trace_id")
+    if shipped:
+        check_shipped(shipped, lines, require_trace, problems)
     if problems:
         print("log check FAILED:")
         for p in problems[:30]:

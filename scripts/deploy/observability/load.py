@@ -18,7 +18,7 @@ import time
 import urllib.parse
 
 BASE = sys.argv[1].rstrip("/")
-USERS = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+USERS = max(4, int(sys.argv[2])) if len(sys.argv) > 2 else 8
 URL = urllib.parse.urlsplit(BASE)
 HOST, PORT = URL.hostname, URL.port
 sent = 0
