@@ -206,6 +206,9 @@ server_pid=''
 log_args=(${trace_args[@]+"${trace_args[@]}"})
 if [ "${OBSERVABILITY_VRL:-0}" = 1 ]; then
     vrl_target="${XDG_CACHE_HOME:-$HOME/.cache}/basalt/vrl-check/target"
+    # shellcheck source=scripts/lib/toolchain.sh
+    source scripts/lib/toolchain.sh
+    use_pinned_toolchain "$PWD"
     log "building vrl-check (the vrl crate) into $vrl_target"
     CARGO_TARGET_DIR="$vrl_target" cargo build --quiet --locked \
         --manifest-path scripts/deploy/observability/vrl-check/Cargo.toml
