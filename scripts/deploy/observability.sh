@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Monitoring and log shipping, proven against a real Basalt:
 #   1. `promtool check rules` and `promtool test rules` on deploy/prometheus
-#      (a firing and a quiet case per alert);
+#      (a firing and a quiet case per alert), and the dashboards' JSON
+#      against its source, scripts/deploy/observability/dashboards.py;
 #   2. a real Basalt (JSON logs) under a short load touching every route
 #      family the dashboards show (scripts/deploy/observability/load.py),
 #      scraped every second by Debian's Prometheus server with the alert
@@ -59,6 +60,8 @@ log "promtool check rules ($(promtool --version 2>&1 | head -1 | awk '{print $3}
 promtool check rules "$RULES"
 log "promtool test rules"
 promtool test rules deploy/prometheus/tests/*.test.yml
+log "dashboards: the JSON is what its source makes"
+python3 scripts/deploy/observability/dashboards.py --check
 [ "$rules_only" -eq 0 ] || exit 0
 
 # --- 2. a real Basalt, scraped ------------------------------------------------
