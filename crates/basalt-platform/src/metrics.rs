@@ -80,6 +80,10 @@ pub struct Metrics {
     pub http_connections_closed: Family<ConnectionCloseLabels, Counter>,
     /// Client connections open right now (TLS handshakes included).
     pub http_connections_open: Gauge,
+    /// 1 while the node is ready, 0 after `/readyz` answered 503: set by
+    /// each readiness check, and 1 from start-up (which reached the
+    /// database), so that a node nobody probes does not alert.
+    pub ready: Gauge,
     db_connections: Gauge,
     db_idle: Gauge,
     db_waiting: Gauge,
@@ -134,6 +138,14 @@ impl Metrics {
             http_connections_open.clone(),
         );
 
+        let ready = Gauge::default();
+        ready.set(1);
+        registry.register(
+            "ready",
+            "Whether the last readiness check passed (1) or answered 503 (0)",
+            ready.clone(),
+        );
+
         let db_connections = Gauge::default();
         let db_idle = Gauge::default();
         let db_waiting = Gauge::default();
@@ -171,6 +183,7 @@ impl Metrics {
             http_in_flight,
             http_connections_closed,
             http_connections_open,
+            ready,
             db_connections,
             db_idle,
             db_waiting,

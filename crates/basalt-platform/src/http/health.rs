@@ -13,6 +13,8 @@ use utoipa_axum::routes;
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::gauge::Gauge;
+
 use crate::db::Db;
 use crate::error::Problem;
 use crate::module::{Readiness, ReadinessCheck};
@@ -47,10 +49,18 @@ struct Dependencies {
     db: Db,
     redis: Option<Redis>,
     modules: Arc<[ReadinessCheck]>,
+    /// `basalt_ready`, set by every check.
+    ready: Gauge,
 }
 
-/// The probes' routes; `modules` are the modules' own readiness checks.
-pub fn routes(db: Db, redis: Option<Redis>, modules: Vec<ReadinessCheck>) -> OpenApiRouter {
+/// The probes' routes; `modules` are the modules' own readiness checks;
+/// `ready` is the gauge each readiness check sets.
+pub fn routes(
+    db: Db,
+    redis: Option<Redis>,
+    modules: Vec<ReadinessCheck>,
+    ready: Gauge,
+) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(liveness))
         .routes(routes!(readiness))
@@ -58,6 +68,7 @@ pub fn routes(db: Db, redis: Option<Redis>, modules: Vec<ReadinessCheck>) -> Ope
             db,
             redis,
             modules: modules.into(),
+            ready,
         })
 }
 
@@ -130,6 +141,7 @@ async fn readiness(State(deps): State<Dependencies>) -> Response {
         }
         Ok(()) => None,
     };
+    deps.ready.set(i64::from(unavailable.is_none()));
     if let Some(detail) = unavailable {
         let mut problem = Problem::from_status(StatusCode::SERVICE_UNAVAILABLE, Some(detail));
         problem

@@ -46,6 +46,7 @@ pub fn build_router(
             platform.db.clone(),
             platform.redis.clone(),
             readiness,
+            platform.metrics.ready.clone(),
         ))
         .merge(metrics_endpoint::routes(
             platform.metrics.clone(),
