@@ -103,6 +103,13 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "supply chain: cargo deny (licences, bans, sources)"
+bash scripts/deny.sh
+
+log "deployment files: the CI workflow (actionlint), alert rules (promtool)"
+bash scripts/deploy/workflow.sh
+bash scripts/deploy/observability.sh --rules-only
+
 log "tests on SQLite"
 cargo test --workspace --locked
 
@@ -210,6 +217,13 @@ CC_DB="basalt_chat_clients_$$"
 BASALT_BIN="$BASALT_BIN" bash scripts/chat-clients.sh SQLite ""
 BASALT_BIN="$BASALT_BIN" bash scripts/chat-clients.sh "PostgreSQL, Redis and RabbitMQ" \
     "postgres://postgres@127.0.0.1:$PG_PORT/$CC_DB" "$REDIS_URL" "$AMQP_URL"
+
+# --- monitoring: Prometheus scrapes a real Basalt, every dashboard query has data
+OB_DB="basalt_observability_$$"
+"$PG_BIN/psql" "$PG_URL" -qc "CREATE DATABASE $OB_DB" >/dev/null
+log "observability on PostgreSQL, Redis and RabbitMQ"
+BASALT_BIN="$BASALT_BIN" bash scripts/deploy/observability.sh \
+    "postgres://postgres@127.0.0.1:$PG_PORT/$OB_DB" "$REDIS_URL" "$AMQP_URL"
 
 # --- the cluster proof: three nodes behind the shipped nginx configuration ----
 log "cluster test (three nodes behind nginx, PostgreSQL, Redis, RabbitMQ)"
