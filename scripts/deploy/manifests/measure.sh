@@ -77,7 +77,15 @@ common=(
 )
 inherited=()
 for var in $(compgen -e); do [[ "$var" != BASALT_* ]] || inherited+=(-u "$var"); done
-env "${inherited[@]}" "${common[@]}" BASALT_DATA_DIR="$W/migrate" "$bin" migrate >"$W/migrate.log" 2>&1
+# The migration Job's peak memory (GNU time, apt `time`), on the empty database.
+migrate_rss="?"
+if [ -x /usr/bin/time ]; then
+    env "${inherited[@]}" "${common[@]}" BASALT_DATA_DIR="$W/migrate" \
+        /usr/bin/time -f '%M' -o "$W/migrate.rss" "$bin" migrate >"$W/migrate.log" 2>&1
+    migrate_rss=$(awk '{ printf "%.1f MiB", $1 / 1024 }' "$W/migrate.rss")
+else
+    env "${inherited[@]}" "${common[@]}" BASALT_DATA_DIR="$W/migrate" "$bin" migrate >"$W/migrate.log" 2>&1
+fi
 
 start_node() { # NAME PORT ROLE [SETTINGS...]
     local name=$1 port=$2 role=$3
@@ -174,6 +182,7 @@ kill "$sampler"
 sampler=
 
 echo "binary: $bin ($(git rev-parse --short HEAD 2>/dev/null || echo ?)); $(nproc) cores"
+echo "migrate: peak $migrate_rss (max RSS)"
 echo "sign-ups: $(grep -c '^201$' "$W/signups") of $USERS answered 201; jobs left: ${left:-?}"
 echo "storm: $(grep -E 'Requests/sec' "$W/wrk-token" | tr -s ' ')  $(grep -E 'Non-2xx' "$W/wrk-token" || true)"
 echo "reads: $(grep -E 'Requests/sec' "$W/wrk-reads" | tr -s ' ')  $(grep -E 'Non-2xx' "$W/wrk-reads" || true)"

@@ -57,7 +57,8 @@ def is_secret_value_var(name):
     """A variable that would hold a secret itself (not a *_FILE path)."""
     if name.endswith("_FILE") or name.endswith("__FILE"):
         return False
-    return bool(SECRET_NAME.search(name))
+    # The key itself, not its section (BASALT_IDENTITY__PASSWORDS__... is not a password).
+    return bool(SECRET_NAME.search(name.rsplit("__", 1)[-1]))
 
 
 def config_print(where, basalt, env, workdir):
