@@ -161,6 +161,7 @@ check compose-prometheus compose_prometheus
 for target in base overlays/production; do
     name=${target##*/}
     out=$tmp/k8s-$name.yaml
+    # shellcheck disable=SC2016  # $1.. are the inner shell's arguments
     check "k8s-render $target" sh -c '"$1" kustomize "$2" >"$3"' _ "$kubectl" "deploy/k8s/$target" "$out"
     [ -s "$out" ] || continue
     check "k8s-schema $target (Kubernetes $K8S_VERSION, strict)" \

@@ -153,6 +153,7 @@ phase_end
 
 phase_start signups
 export base PASSWORD
+# shellcheck disable=SC2016  # expanded by the inner sh, from the exports
 seq 1 "$USERS" | xargs -P 4 -I{} sh -c '
     curl -s -o /dev/null -w "%{http_code}\n" --max-time 30 -H "Content-Type: application/json" \
         -d "{\"email\":\"measure-{}@example.com\",\"username\":\"measure-{}\",\"password\":\"$PASSWORD\"}" \
