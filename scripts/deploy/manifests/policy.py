@@ -319,6 +319,40 @@ def check_k8s_references(by_kind, docs):
         args = job["spec"]["template"]["spec"]["containers"][0].get("args")
         if args != ["migrate"]:
             problem(f"Job/{name}", f"runs {args}, not basalt migrate")
+    check_pre_deploy(by_kind, docs)
+
+
+PRE = "basalt.dev/rollout"
+
+
+def check_pre_deploy(by_kind, docs):
+    """The first apply (`-l basalt.dev/rollout=pre-deploy`) must create the
+    migration Job and everything it needs, and roll nothing."""
+    def labelled(d):
+        return (d["metadata"].get("labels") or {}).get(PRE) == "pre-deploy"
+
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    if not jobs:
+        problem("migration", "no Job in the rendering")
+    for job in jobs:
+        where = f"Job/{job['metadata']['name']}"
+        if not labelled(job):
+            problem(where, f"lacks the label {PRE}=pre-deploy")
+        spec = job["spec"]["template"]["spec"]
+        needs = [("ServiceAccount", spec.get("serviceAccountName"))]
+        for c in spec["containers"]:
+            needs += [("ConfigMap", (e.get("configMapRef") or {}).get("name")) for e in c.get("envFrom") or []]
+        needs += [("Secret", (v.get("secret") or {}).get("secretName")) for v in spec.get("volumes") or []]
+        ns = job["metadata"].get("namespace")
+        if ns:
+            needs.append(("Namespace", ns))
+        for kind, name in needs:
+            obj = by_kind.get(kind, {}).get(name) if name else None
+            if name and obj is not None and not labelled(obj):
+                problem(where, f"needs {kind}/{name}, which lacks the label {PRE}=pre-deploy")
+    for d in docs:
+        if d["kind"] in ("Deployment", "HorizontalPodAutoscaler", "Service", "Ingress") and labelled(d):
+            problem(f"{d['kind']}/{d['metadata']['name']}", "must not be applied before the migration")
 
 
 # --- systemd -----------------------------------------------------------------------
