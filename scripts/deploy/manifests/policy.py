@@ -46,6 +46,8 @@ SAMPLES = {
 }
 
 problems = []
+# Secret files written for `basalt config print`; removed at exit.
+WORKDIR = tempfile.TemporaryDirectory(prefix="basalt-policy-")
 accepted = []  # the environments basalt config print accepted
 
 
@@ -96,7 +98,7 @@ def check_compose(path, basalt):
         file = spec.get("file")
         if file and not os.path.isfile(file):
             problem(f"secrets.{name}", f"file {file} does not exist")
-    workdir = tempfile.mkdtemp(prefix="basalt-policy-")
+    workdir = WORKDIR.name
     for name, svc in services.items():
         where = f"services.{name}"
         env = svc.get("environment") or {}
@@ -182,7 +184,7 @@ def check_k8s(path, external, basalt):
     for name, s in secrets.items():
         if name in external:
             problem(f"Secret/{name}", "must not be in this rendering (created out of band)")
-    workdir = tempfile.mkdtemp(prefix="basalt-policy-")
+    workdir = WORKDIR.name
     for owner, tpl in pod_templates(docs):
         where = f"{owner['kind']}/{owner['metadata']['name']}"
         spec = tpl["spec"]
@@ -384,7 +386,7 @@ def check_systemd(unit, envfile, basalt):
     env.update(parse_env_lines(open(envfile)))  # EnvironmentFile= wins
     unit_name = os.path.basename(unit)
     credir = f"/run/credentials/{unit_name}/"
-    workdir = tempfile.mkdtemp(prefix="basalt-policy-")
+    workdir = WORKDIR.name
     real = {}
     for var, value in env.items():
         real[var] = value
