@@ -158,6 +158,10 @@ fi
 cargo build -p basalt --locked
 BASALT_BIN="${CARGO_TARGET_DIR:-target}/debug/basalt"
 
+# --- the deployment files, checked by their own tools (and the binary's config)
+log "deployment manifests: Compose, Kubernetes, systemd"
+BASALT_BIN="$BASALT_BIN" bash scripts/deploy/manifests.sh
+
 # Runs the collection against a fresh server on the given database URL.
 run_realworld() {
     local name=$1 database_url=$2 redis_url=${3:-} amqp_url=${4:-} port dir pid stamp status=0
