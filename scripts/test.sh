@@ -3,16 +3,21 @@
 #   1. installs what the tests need when it is missing (PostgreSQL, Redis,
 #      RabbitMQ and the aiosmtpd SMTP sink, via apt);
 #   2. starts a throw-away PostgreSQL cluster, Redis and RabbitMQ on loopback;
-#   3. runs cargo fmt --check, cargo clippy -D warnings, and every test twice:
+#   3. runs cargo fmt --check, cargo clippy -D warnings, cargo deny
+#      (scripts/deny.sh), the deployment files' own linters (actionlint,
+#      hadolint, promtool; Compose, Kubernetes and systemd validators in
+#      scripts/deploy/manifests.sh), and every test twice:
 #      on the embedded stack (SQLite, in-process cache, rate limits and event
 #      bus), then on the distributed one (PostgreSQL, Redis, RabbitMQ);
 #   4. runs the official RealWorld API collection (newman), schemathesis
 #      (scripts/schemathesis.sh) and third-party GraphQL clients
 #      (scripts/graphql-clients.sh) and the chat protocol spoken by PyPI
 #      websockets (scripts/chat-clients.sh) against the real binary, on both stacks;
-#   5. runs the cluster proof, scripts/cluster-test.sh (three nodes behind
+#   5. proves the monitoring against a real Basalt (scripts/deploy/observability.sh:
+#      Prometheus scrapes it, every alert rule loads, every dashboard query has data);
+#   6. runs the cluster proof, scripts/cluster-test.sh (three nodes behind
 #      the shipped nginx configuration, with servers of its own);
-#   6. stops and removes the servers, whatever happened.
+#   7. stops and removes the servers, whatever happened.
 # Usage: bash scripts/test.sh   (CI: .ci/run calls exactly this)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -47,7 +47,9 @@ rabbitmq_start() {
     (cd "$dir" && "${as[@]}" env $(rabbitmq_env "$dir" "$port" "$dist_port") \
         /usr/lib/rabbitmq/bin/rabbitmq-server >"$dir/log/start.out" 2>&1 &)
     local _
-    for _ in $(seq 1 300); do
+    # Up to 60 s: a cold Erlang start on a loaded 2-core machine has taken
+    # over 30.
+    for _ in $(seq 1 600); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
