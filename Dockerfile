@@ -52,7 +52,8 @@ ARG BASALT_UID=10001
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
     && groupadd --system --gid "${BASALT_UID}" basalt \
     && useradd --system --uid "${BASALT_UID}" --gid basalt --no-create-home \
         --home-dir /var/lib/basalt --shell /usr/sbin/nologin basalt \
@@ -86,7 +87,9 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 ENTRYPOINT ["basalt"]
 CMD ["serve"]
 
-# Last, so that a new revision changes only the image's metadata.
+# Last, so that a new revision changes only the image's metadata. (Buildah
+# 1.28 reuses a cached LABEL step whatever these arguments are, so
+# scripts/image-check.sh passes both labels with --label as well.)
 ARG VERSION=unknown
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="basalt" \
