@@ -108,11 +108,11 @@ step "base images"
 if [ "${IMAGE_CHECK_REBUILD_BASES:-0}" = 1 ] || ! pm image exists "$RUNTIME_BASE"; then
     rootfs=$(mktemp -d "$CACHE/rootfs.XXXXXX")
     echo "debootstrap --variant=minbase bookworm into $rootfs"
-    debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
-        { tail -20 "$CACHE/debootstrap.log"; rm -rf "$rootfs"; fail "debootstrap"; }
+    debootstrap --variant=minbase bookworm "${rootfs:?}" "$DEBIAN_MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
+        { tail -20 "$CACHE/debootstrap.log"; rm -rf "${rootfs:?}"; fail "debootstrap"; }
     # The suites debian:bookworm-slim has, so that apt-get in the image
     # gets the point-release and security updates.
-    cat >"$rootfs/etc/apt/sources.list" <<EOF
+    cat >"${rootfs:?}/etc/apt/sources.list" <<EOF
 deb $DEBIAN_MIRROR bookworm main
 deb $DEBIAN_MIRROR bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
@@ -121,18 +121,19 @@ EOF
     # logs of the bootstrap, and dpkg told to skip documentation from now on;
     # no copy of this host's resolv.conf (the container runtime provides
     # /etc/hosts, /etc/hostname and /etc/resolv.conf).
-    rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-        "$rootfs"/var/log/*.log "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
-    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
+    rm -rf "${rootfs:?}"/var/cache/apt/*.bin "${rootfs:?}"/var/cache/apt/archives/*.deb "${rootfs:?}"/var/lib/apt/lists/* \
+        "${rootfs:?}"/var/log/*.log "${rootfs:?}"/usr/share/man/* "${rootfs:?}"/usr/share/info/*
+    find "${rootfs:?}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    cat >"${rootfs:?}/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 EOF
-    : >"$rootfs/etc/resolv.conf"
-    : >"$rootfs/etc/hosts"
-    : >"$rootfs/etc/hostname"
-    tar --numeric-owner -C "$rootfs" -c . |
+    : >"${rootfs:?}/etc/resolv.conf"
+    : >"${rootfs:?}/etc/hosts"
+    : >"${rootfs:?}/etc/hostname"
+    tar --numeric-owner -C "${rootfs:?}" -c . |
         pm import --change 'CMD ["bash"]' --message "debootstrap minbase bookworm" - "$RUNTIME_BASE" >/dev/null
     rm -rf "$rootfs"
 fi
@@ -160,8 +161,8 @@ if [ "${IMAGE_CHECK_REBUILD_BASES:-0}" = 1 ] || ! pm image exists "$BUILDER_BASE
     cp /usr/local/share/ca-certificates/*.crt "$context/ca/" 2>/dev/null || true
     pm build "${LIMITS[@]}" --network host --build-arg "BASE_IMAGE=$RUNTIME_BASE" \
         -f scripts/image/builder.Containerfile -t "$BUILDER_BASE" "$context" >"$CACHE/builder-base.log" 2>&1 ||
-        { tail -20 "$CACHE/builder-base.log"; rm -rf "$context"; fail "builder base"; }
-    rm -rf "$context"
+        { tail -20 "$CACHE/builder-base.log"; rm -rf "${context:?}"; fail "builder base"; }
+    rm -rf "${context:?}"
 fi
 echo "runtime base $RUNTIME_BASE, builder base $BUILDER_BASE"
 
@@ -224,6 +225,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "run"
+port=""
 alloc_port port 18700
 base="http://127.0.0.1:$port"
 # As a hardened orchestrator would run it: read-only root (podman mounts
