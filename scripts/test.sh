@@ -111,8 +111,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "supply chain: cargo deny (licences, bans, sources)"
 bash scripts/deny.sh
 
-log "deployment files: the CI workflow (actionlint), alert rules (promtool)"
+log "deployment files: the CI workflow (actionlint), the Dockerfile (hadolint), alert rules (promtool)"
 bash scripts/deploy/workflow.sh
+bash scripts/deploy/hadolint.sh
 bash scripts/deploy/observability.sh --rules-only
 
 log "tests on SQLite"
