@@ -5,6 +5,7 @@
 mod blog;
 mod broadcast;
 mod chat;
+mod child_server;
 mod cli;
 mod concepts_doc;
 mod docs;

@@ -10,12 +10,12 @@
 //! process-wide subscriber, which the in-process test apps share.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::child_server::ChildServer;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -163,86 +163,6 @@ impl Receiver {
     }
 }
 
-/// `basalt serve` as a child process; its output lines arrive on a channel.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    fn start(cmd: &mut Command) -> Self {
-        let mut child = cmd
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The base URL, from the start-up line.
-    fn base_url(&mut self) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no start-up line:\n{}", self.seen.join("\n")));
-            self.seen.push(line.clone());
-            if let Some(at) = line.find("docs http://") {
-                let url = &line[at + "docs ".len()..];
-                return url[..url.find("/docs").expect("docs path")].to_owned();
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit; every line written by then.
-    fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill runs")
-                .success()
-        );
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
-        (status, self.seen.clone())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 /// A RealWorld user: signs up, with a token.
 async fn sign_up(client: &reqwest::Client, base: &str, name: &str) -> (String, String, String) {
     let n = uuid::Uuid::new_v4().simple().to_string();
@@ -323,7 +243,7 @@ async fn one_requests_spans_reach_an_otlp_receiver_linked_across_the_broker_and_
         cmd.env("BASALT_AMQP_URL", amqp)
             .env("BASALT_EVENTS__AMQP_PREFIX", &prefix);
     }
-    let mut server = Server::start(&mut cmd);
+    let mut server = ChildServer::start(&mut cmd);
     let base = tokio::task::block_in_place(|| server.base_url());
     let client = reqwest::Client::new();
 
@@ -387,7 +307,8 @@ async fn one_requests_spans_reach_an_otlp_receiver_linked_across_the_broker_and_
         "spans were sent before shutdown: the flush at exit is not what is tested"
     );
 
-    let (status, lines) = tokio::task::block_in_place(|| server.terminate());
+    let status = tokio::task::block_in_place(|| server.terminate());
+    let lines = server.seen.clone();
     assert!(status.success(), "exit status {status:?}");
     let spans = receiver.spans();
     assert!(
