@@ -38,7 +38,7 @@ use tracing_subscriber::{EnvFilter, filter};
 
 use crate::config::LogFormat;
 
-pub use propagation::{continue_trace, traceparent};
+pub use propagation::{continue_trace, traceparent, traceparent_of};
 
 // The macros of `db/mod.rs` make their spans in the crates that use them.
 #[doc(hidden)]

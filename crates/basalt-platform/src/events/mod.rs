@@ -407,6 +407,25 @@ impl EventRunner {
     }
 }
 
+/// With traces on, an event's hop from the outbox to the bus is a producer
+/// span (`publish <kind>`), a child of the transaction that recorded it; the
+/// event then carries the span's context, so that its consumers are the
+/// span's children. `None` for an event recorded outside any trace.
+fn publish_span(event: &mut Event) -> Option<(Uuid, tracing::Span)> {
+    let recorded_in = event.traceparent.as_deref()?;
+    let span = tracing::info_span!(
+        "publish",
+        event = %event.id,
+        kind = event.kind,
+        otel.name = format!("publish {}", event.kind),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, Some(recorded_in));
+    event.traceparent = crate::telemetry::traceparent_of(&span).or(event.traceparent.take());
+    Some((event.id, span))
+}
+
 /// How long a relay holds a claimed batch before others may take it over.
 const CLAIM_FOR: Duration = Duration::from_secs(30);
 /// How often published events and inbox entries are pruned.
@@ -423,7 +442,7 @@ async fn relay(events: Events, bus: Arc<dyn Bus>, mut stopped: watch::Receiver<b
         // A read first: the claim is a write, and on SQLite an idle relay
         // would otherwise take the database's write lock four times a second.
         let pending = update_backlog_metrics(&events).await.unwrap_or(1);
-        let batch = if pending == 0 {
+        let mut batch = if pending == 0 {
             Vec::new()
         } else {
             match store::claim(&inner.db, now, claim_until, inner.config.batch_size).await {
@@ -436,7 +455,14 @@ async fn relay(events: Events, bus: Arc<dyn Bus>, mut stopped: watch::Receiver<b
         };
         let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= inner.config.batch_size;
         if !batch.is_empty() {
+            let spans: Vec<(Uuid, tracing::Span)> =
+                batch.iter_mut().filter_map(publish_span).collect();
             let published = bus.publish(&batch).await;
+            for (id, span) in spans {
+                if !published.contains(&id) {
+                    span.record("otel.status_code", "error");
+                }
+            }
             let (done, failed): (Vec<&Event>, Vec<&Event>) =
                 batch.iter().partition(|e| published.contains(&e.id));
             let done: Vec<Uuid> = done.iter().map(|e| e.id).collect();

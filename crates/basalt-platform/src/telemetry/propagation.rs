@@ -17,11 +17,13 @@ const TRACEPARENT: &str = "traceparent";
 /// (`00-<trace id>-<span id>-<flags>`), to store or send with work handed
 /// off; `None` when traces are off or no span is current.
 pub fn traceparent() -> Option<String> {
-    if !super::tracing_enabled() {
-        return None;
-    }
-    let span = tracing::Span::current();
-    if span.is_none() {
+    traceparent_of(&tracing::Span::current())
+}
+
+/// `span`'s context as a `traceparent` value; `None` when traces are off or
+/// `span` is disabled.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if !super::tracing_enabled() || span.is_none() {
         return None;
     }
     let mut carrier = Carrier(None);

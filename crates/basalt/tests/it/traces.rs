@@ -4,7 +4,8 @@
 //! one request's spans with their parent/child links intact across the
 //! database, the outbox and the event bus (in-process, or RabbitMQ with
 //! `TEST_AMQP_URL`, where the context travels as an AMQP header) and the
-//! job queue: HTTP → DB, HTTP → event consumer → DB and → mail job.
+//! job queue: HTTP → DB, HTTP → outbox publish → event consumer → DB and
+//! → mail job.
 //!
 //! The server runs as a process of its own: the exporter is part of the
 //! process-wide subscriber, which the in-process test apps share.
@@ -347,15 +348,23 @@ async fn one_requests_spans_reach_an_otlp_receiver_linked_across_the_broker_and_
     let db = child_named(&ours, http, SpanKind::Client, "with_tx basalt_blog")
         .unwrap_or_else(|| panic!("no database span under the request: {names:?}"));
     assert_eq!(db.attr("db.system.name"), Some(db_system));
-    // The event consumer, a child of the request through the outbox and the
-    // bus (with RabbitMQ: the AMQP header), with its own database work.
-    let consumer = child_named(
+    // The outbox: the relay's publish, a child of the request.
+    let publish = child_named(
         &ours,
         http,
+        SpanKind::Producer,
+        "publish blog.article_published",
+    )
+    .unwrap_or_else(|| panic!("no publish span under the request: {names:?}"));
+    // The event consumer, a child of the publish through the bus (with
+    // RabbitMQ: the AMQP header), with its own database work.
+    let consumer = child_named(
+        &ours,
+        publish,
         SpanKind::Consumer,
         "blog.notify_followers blog.article_published",
     )
-    .unwrap_or_else(|| panic!("no consumer span under the request: {names:?}"));
+    .unwrap_or_else(|| panic!("no consumer span under the publish: {names:?}"));
     child_named(&ours, consumer, SpanKind::Client, "with_tx")
         .unwrap_or_else(|| panic!("no database span under the consumer: {names:?}"));
     // The mail job the consumer enqueued, a child of the consumer.
