@@ -212,8 +212,7 @@ want("exposed ports", sorted(config.get("ExposedPorts") or {}), ["8080/tcp"])
 want("volumes", sorted(config.get("Volumes") or {}), ["/var/lib/basalt"])
 env = dict(e.split("=", 1) for e in config.get("Env") or [])
 want("BASALT_DATA_DIR", env.get("BASALT_DATA_DIR"), "/var/lib/basalt")
-if "/healthz" not in " ".join(health.get("Test") or []):
-    problems.append(f"health check does not probe /healthz: {health!r}")
+want("health check", health.get("Test"), ["CMD", "basalt", "healthcheck"])
 for key in ("title", "description", "source", "licenses", "version", "revision"):
     if labels.get(f"org.opencontainers.image.{key}") in (None, "", "unknown"):
         problems.append(f"label org.opencontainers.image.{key} missing")

@@ -2,6 +2,7 @@
 //! graceful shutdown.
 
 mod connections;
+mod probe;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +13,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::app::App;
 use connections::ConnectionGuard;
+pub use probe::probe_health;
 
 /// Installs ring as rustls's process-wide crypto provider. Basalt links only
 /// ring, but rustls still wants the choice made explicitly before first use.

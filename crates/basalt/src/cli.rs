@@ -40,6 +40,10 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Probe this node's own `/healthz` (the address, and TLS, from the
+    /// configuration) and exit 0 when it answers 200, 1 otherwise: the
+    /// container image's HEALTHCHECK.
+    Healthcheck,
     /// Inspect the configuration.
     Config {
         /// What to do with it.
@@ -247,6 +251,7 @@ pub fn run(cli: Cli, modules: Vec<Box<dyn Module>>) -> ExitCode {
         }
         Command::Serve { .. } => block_on(serve(config, modules)),
         Command::Migrate => block_on(migrate(config, modules)),
+        Command::Healthcheck => block_on(basalt_platform::server::probe_health(&config)),
         Command::Jobs {
             action: JobsAction::List { state, kind, limit },
         } => block_on(list_jobs(config, state, kind, limit)),

@@ -64,11 +64,11 @@ impl ChildServer {
         }
     }
 
-    /// The base URL announced on the start-up line.
+    /// The base URL (`http://` or `https://`) announced on the start-up line.
     pub fn base_url(&mut self) -> String {
         let line = self.wait_for("ready:");
         let start = line
-            .find("docs http://")
+            .find("docs http")
             .expect("docs URL on the startup line")
             + "docs ".len();
         let url = &line[start..];

@@ -58,6 +58,7 @@ fn version_and_help_for_every_command() {
         &["--help"][..],
         &["serve", "--help"],
         &["migrate", "--help"],
+        &["healthcheck", "--help"],
         &["config", "--help"],
         &["config", "print", "--help"],
         // Commands modules bring (Module::commands).
@@ -351,6 +352,56 @@ fn zero_config_serve_creates_sqlite_in_data_and_stops_cleanly_on_sigterm() {
         "{:?}",
         server.seen
     );
+}
+
+/// `basalt healthcheck`, the image's HEALTHCHECK: 0 while the node at the
+/// configured address answers `/healthz`, over TLS when the node serves it,
+/// and 1 once nothing listens there.
+#[test]
+fn healthcheck_exits_0_while_the_node_answers_and_1_once_it_is_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = rcgen::generate_simple_self_signed(vec!["basalt.example".into()])
+        .expect("self-signed certificate");
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).expect("cert");
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).expect("key");
+    let tls = [
+        ("BASALT_TLS_CERT", "cert.pem"),
+        ("BASALT_TLS_KEY", "key.pem"),
+    ];
+
+    for with_tls in [false, true] {
+        let serve = &mut basalt(dir.path());
+        serve.env("BASALT_LISTEN", "0.0.0.0:0");
+        if with_tls {
+            serve.envs(tls);
+        }
+        let mut server = ChildServer::start(serve);
+        let base = server.base_url();
+        let port = base.rsplit(':').next().expect("port").to_owned();
+        // The node listens on every interface; the probe goes to loopback,
+        // and trusts the certificate (issued for another name) without
+        // checking it.
+        let healthcheck = || {
+            let cmd = &mut basalt(dir.path());
+            cmd.arg("healthcheck")
+                .env("BASALT_LISTEN", format!("0.0.0.0:{port}"));
+            if with_tls {
+                cmd.envs(tls);
+            }
+            run(cmd)
+        };
+        let up = healthcheck();
+        assert!(up.status.success(), "tls {with_tls}: {}", stderr(&up));
+        assert!(server.terminate().success());
+
+        let down = healthcheck();
+        assert_eq!(down.status.code(), Some(1), "tls {with_tls}");
+        assert!(
+            stderr(&down).contains(&format!("/127.0.0.1:{port}/healthz")),
+            "{}",
+            stderr(&down)
+        );
+    }
 }
 
 #[test]
