@@ -6,13 +6,13 @@ pub mod graphql;
 
 use basalt_platform::Module;
 
-/// Every domain module of this build, in start-up order. Identity, blog,
-/// tasks, chat and shop plug in here as they land.
+/// Every domain module of this build, in start-up order.
 pub fn modules() -> Vec<Box<dyn Module>> {
     vec![
         Box::new(basalt_identity::IdentityModule),
         Box::new(basalt_blog::BlogModule),
         Box::new(basalt_chat::ChatModule),
+        Box::new(basalt_shop::ShopModule),
         Box::new(graphql::GraphQlModule),
     ]
 }

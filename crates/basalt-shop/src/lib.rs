@@ -1,0 +1,96 @@
+//! The shop module: catalog, carts, checkout, orders, discounts, and Stripe
+//! and PayPal payments, correct under concurrency (no oversell, no double
+//! charge), over REST under `/api/shop` and GraphQL.
+//!
+//! Where things are:
+//! - [`money`]: integer minor units with an ISO 4217 currency, everywhere;
+//! - [`service`]: [`Shop`], every rule, whatever protocol asks;
+//! - [`payments`]: the provider trait and its Stripe and PayPal adapters;
+//! - [`signature`]: Stripe's webhook signature scheme, verified on the way
+//!   in and used to sign merchant webhooks on the way out;
+//! - [`routes`]: REST; [`config`]: the `[shop]` section.
+//!
+//! Buyers and admins are identity accounts, found through
+//! [`basalt_identity::service::IdentityService`]; the shop's tables refer to
+//! them by id only.
+//!
+//! Migrations are numbered 5000–5999: 5001–5099 catalog, carts, checkout
+//! and orders; 5100–5199 payments; 5200–5299 idempotency keys and merchant
+//! webhooks.
+
+pub mod config;
+pub mod money;
+pub mod payments;
+pub mod routes;
+pub mod service;
+pub mod signature;
+
+use std::sync::Arc;
+
+use basalt_identity::service::IdentityService;
+use basalt_platform::config::{Config, ConfigError};
+use basalt_platform::db::MigrationFile;
+use basalt_platform::module::Wiring;
+use basalt_platform::{Module, Platform};
+use futures_util::future::BoxFuture;
+
+use crate::config::ShopConfig;
+use crate::payments::Payments;
+use crate::service::Shop;
+
+/// The configuration section's name.
+pub const SECTION: &str = "shop";
+
+/// The shop's migrations (versions 5000–5999).
+pub static MIGRATIONS: &[MigrationFile] = &[];
+
+/// Reads and checks the `[shop]` section.
+pub fn shop_config(config: &Config) -> Result<ShopConfig, ConfigError> {
+    let section: ShopConfig = config.section(SECTION)?;
+    section.validate().map_err(|problem| ConfigError {
+        key: "BASALT_SHOP".into(),
+        problem,
+    })?;
+    Ok(section)
+}
+
+/// The module, as listed by the binary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShopModule;
+
+impl Module for ShopModule {
+    fn name(&self) -> &'static str {
+        SECTION
+    }
+
+    fn migrations(&self) -> &'static [MigrationFile] {
+        MIGRATIONS
+    }
+
+    fn config(&self, config: &Config) -> Result<Option<toml::Value>, ConfigError> {
+        Config::printable("BASALT_SHOP", &shop_config(config)?)
+    }
+
+    fn wire<'a>(
+        &'a self,
+        platform: &'a Platform,
+        wiring: &'a mut Wiring,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let identity = platform
+                .services
+                .require::<IdentityService>()
+                .map_err(|e| e.context("the shop needs the identity module"))?;
+            let config = Arc::new(shop_config(&platform.config)?);
+            let shop = Shop {
+                db: platform.db.clone(),
+                identity,
+                config,
+                payments: Payments::default(),
+            };
+            wiring.offer(shop.clone());
+            wiring.routes(routes::router(shop));
+            Ok(())
+        })
+    }
+}
