@@ -26,6 +26,7 @@ mod presence;
 mod proxies;
 mod redis;
 mod roles;
+mod shop;
 mod shutdown;
 mod slow_clients;
 mod sql_safety;

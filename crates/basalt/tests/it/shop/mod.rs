@@ -1,0 +1,2 @@
+//! The shop: catalog, carts, checkout, orders, payments, idempotency and
+//! merchant webhooks, over HTTP against the real server.
