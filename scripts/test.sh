@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian/Ubuntu machine with Rust installed:
 #   1. installs what the tests need when it is missing (PostgreSQL, Redis,
-#      RabbitMQ and the aiosmtpd SMTP sink, via apt);
+#      RabbitMQ and the aiosmtpd SMTP sink, via apt; PyPI localstripe and
+#      stripe for the shop's payment tests, into a venv: scripts/lib/shop-venv.sh);
 #   2. starts a throw-away PostgreSQL cluster, Redis and RabbitMQ on loopback;
 #   3. runs cargo fmt --check, cargo clippy -D warnings, cargo deny
 #      (scripts/deny.sh), the deployment files' own linters (actionlint,
@@ -33,6 +34,8 @@ source scripts/lib/ports.sh
 source scripts/lib/apt.sh
 # shellcheck source=scripts/lib/toolchain.sh
 source scripts/lib/toolchain.sh
+# shellcheck source=scripts/lib/shop-venv.sh
+source scripts/lib/shop-venv.sh
 use_pinned_toolchain "$PWD"
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -91,6 +94,15 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
     apt_install python3-aiosmtpd
 fi
+
+# --- the shop's payment fakes: PyPI localstripe and stripe, in a venv ------------
+# (basalt-testkit's stripe.rs starts a localstripe per test; TEST_SHOP_PYTHON
+# names the venv's interpreter). Debian's python3 needs python3-venv for it.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    log "installing python3-venv"
+    apt_install python3-venv
+fi
+shop_venv
 
 # --- checks and tests ---------------------------------------------------------
 log "cargo fmt --check"

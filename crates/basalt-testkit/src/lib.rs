@@ -20,6 +20,7 @@
 pub mod ports;
 pub mod redis;
 pub mod smtp;
+pub mod stripe;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,6 +9,8 @@
 //! `Idempotency-Key`, PayPal's `PayPal-Request-Id`): a retry after a lost
 //! answer never charges twice.
 
+pub mod stripe;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -1,2 +1,3 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+mod payments;
