@@ -82,11 +82,13 @@ impl Module for ShopModule {
                 .require::<IdentityService>()
                 .map_err(|e| e.context("the shop needs the identity module"))?;
             let config = Arc::new(shop_config(&platform.config)?);
+            let payments = Payments::from_config(&config)?;
+            tracing::info!(providers = ?payments, "shop payment providers");
             let shop = Shop {
                 db: platform.db.clone(),
                 identity,
                 config,
-                payments: Payments::default(),
+                payments,
             };
             wiring.offer(shop.clone());
             wiring.routes(routes::router(shop));

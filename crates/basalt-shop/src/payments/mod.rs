@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::config::ShopConfig;
 use crate::money::Money;
 
 /// Which provider.
@@ -181,6 +182,21 @@ impl Payments {
     /// These providers.
     pub fn new(providers: Vec<Arc<dyn PaymentProvider>>) -> Self {
         Self { providers }
+    }
+
+    /// The providers `config` sets up: Stripe when `shop.stripe.secret_key`
+    /// is set, PayPal when `shop.paypal.client_id` and `client_secret` are.
+    pub fn from_config(config: &ShopConfig) -> anyhow::Result<Self> {
+        let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
+        if let Some(stripe) = stripe::StripeProvider::from_config(&config.stripe)? {
+            providers.push(Arc::new(stripe));
+        }
+        Ok(Self::new(providers))
+    }
+
+    /// Which providers are configured, in the order they were set up.
+    pub fn names(&self) -> Vec<ProviderName> {
+        self.providers.iter().map(|p| p.name()).collect()
     }
 
     /// The provider named `name`, if configured.
