@@ -1,3 +1,8 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+mod catalog;
+mod checkout;
+mod concurrency;
+mod kit;
+mod orders;
 mod payments;
