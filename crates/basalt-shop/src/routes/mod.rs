@@ -9,7 +9,8 @@ mod orders;
 use axum::http::request::Parts;
 use basalt_identity::auth::MaybeAuthenticated;
 use basalt_identity::model::Role;
-use basalt_platform::error::Failure;
+use basalt_platform::error::{Failure, FieldError};
+use basalt_platform::http::input::{JsonInputError, has_escaped_nul, nul_field_path};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -45,13 +46,23 @@ pub fn router(shop: Shop) -> OpenApiRouter {
     router
 }
 
-/// A JSON body that may be left out (empty means the defaults); bad JSON
-/// is a 400, like the platform's `Json` extractor.
+/// A JSON body that may be left out (empty means the defaults). Like the
+/// platform's `Json` extractor, an escaped NUL is a 422 naming its field
+/// and bad JSON a 400.
 pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
     body: &[u8],
 ) -> Result<T, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    if has_escaped_nul(body)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(field) = nul_field_path(&value)
+    {
+        return Err(Failure::invalid(vec![FieldError::new(
+            field,
+            JsonInputError::NUL_MESSAGE,
+        )]));
     }
     serde_json::from_slice(body)
         .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))

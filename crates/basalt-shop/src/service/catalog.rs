@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use basalt_platform::db::unique_violation;
 use basalt_platform::error::{Failure, FieldError};
+use basalt_platform::http::input::has_control;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
@@ -356,7 +357,7 @@ fn check_product(new: &NewProduct) -> Vec<FieldError> {
             "is 1 to 100 lower-case letters, digits and dashes",
         ));
     }
-    if !(1..=200).contains(&new.name.trim().chars().count()) {
+    if !(1..=200).contains(&new.name.trim().chars().count()) || has_control(&new.name) {
         errors.push(FieldError::new("name", "is 1 to 200 characters"));
     }
     if new.description.len() > 100_000 {

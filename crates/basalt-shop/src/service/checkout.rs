@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 
 use basalt_platform::error::{Failure, FieldError};
+use basalt_platform::http::input::has_control;
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -235,6 +236,7 @@ fn check_request(request: &CheckoutRequest) -> Result<(), Failure> {
     let mut errors = Vec::new();
     let email = request.email.trim();
     let email_ok = email.len() <= 254
+        && !has_control(email)
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
         });
@@ -248,11 +250,14 @@ fn check_request(request: &CheckoutRequest) -> Result<(), Failure> {
         ("shipping_address.city", &a.city, 100),
         ("shipping_address.postal_code", &a.postal_code, 20),
     ] {
-        if value.trim().is_empty() || value.chars().count() > max {
+        if value.trim().is_empty() || value.chars().count() > max || has_control(value) {
             errors.push(FieldError::new(field, format!("is 1 to {max} characters")));
         }
     }
-    if a.line2.as_ref().is_some_and(|l| l.chars().count() > 200) {
+    if a.line2
+        .as_ref()
+        .is_some_and(|l| l.chars().count() > 200 || has_control(l))
+    {
         errors.push(FieldError::new(
             "shipping_address.line2",
             "is at most 200 characters",
