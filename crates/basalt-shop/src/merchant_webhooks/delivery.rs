@@ -92,15 +92,16 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
         Some(_) if allow_private => {}
         Some(url::Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => return refused(),
         Some(url::Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => return refused(),
-        Some(url::Host::Domain(name))
-            if name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost") =>
-        {
-            return refused();
-        }
+        Some(url::Host::Domain(name)) if is_localhost(name) => return refused(),
         Some(_) => {}
     }
     Ok(parsed)
+}
+
+/// `localhost` and its subdomains (RFC 6761), a trailing dot or not.
+fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// Resolves names and keeps only the addresses that may be called: the
@@ -288,6 +289,8 @@ mod tests {
             "http://127.0.0.1:9000/",
             "http://[::1]/",
             "http://localhost/",
+            "http://LocalHost./",
+            "http://api.localhost/",
             "http://169.254.169.254/latest/meta-data",
             "https://user:pw@example.com/",
         ] {
