@@ -182,7 +182,14 @@ async fn the_same_key_replays_the_first_response_byte_for_byte() {
     // Without a key, or with another, it runs again.
     let unkeyed = post_keyed(&app, "/api/test-idem/echo", None, "{\"a\":1}", &[]).await;
     assert_eq!(unkeyed.headers()["x-run"], "2");
-    let other = post_keyed(&app, "/api/test-idem/echo", Some(&new_key()), "{\"a\":1}", &[]).await;
+    let other = post_keyed(
+        &app,
+        "/api/test-idem/echo",
+        Some(&new_key()),
+        "{\"a\":1}",
+        &[],
+    )
+    .await;
     assert_eq!(other.headers()["x-run"], "3");
     app.stop().await.expect("stops");
 }
@@ -335,6 +342,63 @@ async fn a_dropped_request_does_not_leave_its_key_in_flight() {
         .expect("stops");
 }
 
+/// Two nodes on one database: a key in flight on one is a 409 on the
+/// other, and stays so past its lease while the handler still runs (the
+/// lease is renewed); once done, the other node replays its answer.
+#[tokio::test]
+async fn a_key_in_flight_on_one_node_is_held_on_every_node_and_renewed() {
+    let probe = Arc::new(Probe::default());
+    let one = Arc::new(
+        builder(&probe)
+            .env("BASALT_SHOP__IDEMPOTENCY__LEASE_SECS", "1")
+            .spawn()
+            .await,
+    );
+    let two = builder(&probe)
+        .env("BASALT_SHOP__IDEMPOTENCY__LEASE_SECS", "1")
+        .node_of(&one)
+        .spawn()
+        .await;
+    let key = new_key();
+    let entered = probe.entered.notified();
+    let first = {
+        let (one, key) = (Arc::clone(&one), key.clone());
+        tokio::spawn(
+            async move { post_keyed(&one, "/api/test-idem/slow", Some(&key), "{}", &[]).await },
+        )
+    };
+    entered.await;
+    let duplicate = post_keyed(&two, "/api/test-idem/slow", Some(&key), "{}", &[]).await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+    // Past the 1 s lease, still running, still held: the lease was renewed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // (Were it not, this request would take the key over and wait in the
+    // handler: the timeout turns that into a failure.)
+    let later = tokio::time::timeout(
+        Duration::from_secs(5),
+        post_keyed(&two, "/api/test-idem/slow", Some(&key), "{}", &[]),
+    )
+    .await
+    .expect("answered at once, not taken over");
+    assert_eq!(later.status(), StatusCode::CONFLICT);
+    assert_eq!(probe.runs.load(Ordering::SeqCst), 1);
+
+    probe.release.add_permits(1);
+    let first = first.await.expect("joined");
+    assert_eq!(first.status(), StatusCode::OK);
+    let first_body = first.text().await.expect("body");
+    let replay = post_keyed(&two, "/api/test-idem/slow", Some(&key), "{}", &[]).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.text().await.expect("body"), first_body);
+    assert_eq!(probe.runs.load(Ordering::SeqCst), 1);
+    two.stop().await.expect("stops");
+    Arc::into_inner(one)
+        .expect("one owner")
+        .stop()
+        .await
+        .expect("stops");
+}
+
 #[tokio::test]
 async fn keys_expire_and_the_purge_job_deletes_them() {
     let probe = Arc::new(Probe::default());
@@ -355,7 +419,10 @@ async fn keys_expire_and_the_purge_job_deletes_them() {
         if response.status() != StatusCode::UNPROCESSABLE_ENTITY {
             break response;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the key never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the key never expired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(fresh.status(), StatusCode::CREATED);
@@ -439,16 +506,16 @@ async fn a_route_that_requires_the_key_refuses_a_request_without_it() {
 async fn keys_are_scoped_per_caller() {
     let (app, probe) = app().await;
     let key = new_key();
-    let alice = tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await
-        ["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let bob = tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await
-        ["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let alice =
+        tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    let bob =
+        tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
     let as_user = |token: &str| format!("Bearer {token}");
     let run = |response: reqwest::Response| async move {
         (
@@ -500,11 +567,32 @@ async fn keys_are_scoped_per_caller() {
 
     // Anonymous carts: each token its own scope, and not the users'.
     let cart = |token: &'static str| [("x-cart-token", token)];
-    let one = post_keyed(&app, "/api/test-idem/echo", Some(&key), a, &cart("cart-one")).await;
+    let one = post_keyed(
+        &app,
+        "/api/test-idem/echo",
+        Some(&key),
+        a,
+        &cart("cart-one"),
+    )
+    .await;
     assert_eq!(run(one).await, ("3".into(), false));
-    let two = post_keyed(&app, "/api/test-idem/echo", Some(&key), a, &cart("cart-two")).await;
+    let two = post_keyed(
+        &app,
+        "/api/test-idem/echo",
+        Some(&key),
+        a,
+        &cart("cart-two"),
+    )
+    .await;
     assert_eq!(run(two).await, ("4".into(), false));
-    let one_again = post_keyed(&app, "/api/test-idem/echo", Some(&key), a, &cart("cart-one")).await;
+    let one_again = post_keyed(
+        &app,
+        "/api/test-idem/echo",
+        Some(&key),
+        a,
+        &cart("cart-one"),
+    )
+    .await;
     assert_eq!(run(one_again).await, ("3".into(), true));
     // Neither a user nor a cart: the client address.
     let anonymous = post_keyed(&app, "/api/test-idem/echo", Some(&key), a, &[]).await;
@@ -555,9 +643,10 @@ async fn creating_a_webhook_endpoint_with_a_key_is_done_once() {
     })
     .expect("count");
     assert_eq!(endpoints, 1);
-    let other = create(json!({ "url": "https://other.example.com/", "events": ["shop.order.paid"] }))
-        .await
-        .expect("answered");
+    let other =
+        create(json!({ "url": "https://other.example.com/", "events": ["shop.order.paid"] }))
+            .await
+            .expect("answered");
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await.expect("stops");
 }

@@ -199,7 +199,10 @@ async fn a_subscribed_endpoint_gets_a_signed_delivery_of_an_order_event() {
     let hook = receiver(0).await;
     let endpoint = create_endpoint(&app, &admin, &hook.url, &["shop.order.paid"]).await;
     let secret = endpoint["secret"].as_str().expect("secret").to_owned();
-    assert!(secret.starts_with("whsec_") && secret.len() == 6 + 43, "{secret}");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 6 + 43,
+        "{secret}"
+    );
     assert_eq!(endpoint["events"], json!(["shop.order.paid"]));
     assert_eq!(endpoint["url"], hook.url);
     let id = endpoint["id"].as_str().expect("id").to_owned();
@@ -360,11 +363,11 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_can_be_redelivered() {
 async fn only_admins_manage_webhooks() {
     let app = app().await;
     let (_, admin) = admin_token(&app).await;
-    let user = tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await
-        ["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let user =
+        tokens(&app, &registered(&app).await, crate::identity::PASSWORD).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
     let hook = receiver(0).await;
     let endpoint = create_endpoint(&app, &admin, &hook.url, &["shop.order.paid"]).await;
     let id = endpoint["id"].as_str().expect("id");
@@ -385,9 +388,10 @@ async fn only_admins_manage_webhooks() {
             .await
             .expect("answered");
         assert_eq!(create.status(), expected);
-        let list = with(app.client.get(app.url(&format!(
-            "/api/shop/webhook-endpoints/{id}/deliveries"
-        ))))
+        let list = with(
+            app.client
+                .get(app.url(&format!("/api/shop/webhook-endpoints/{id}/deliveries"))),
+        )
         .send()
         .await
         .expect("answered");
@@ -434,7 +438,11 @@ async fn endpoints_are_validated_and_private_addresses_refused_unless_allowed() 
         let response = create(json!({ "url": "https://hooks.example.com/", "events": events }))
             .await
             .expect("answered");
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{events}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{events}"
+        );
     }
     let public = create(json!({ "url": "https://hooks.example.com/",
         "events": ["shop.order.paid", "shop.order.paid", "shop.order.shipped"] }))
