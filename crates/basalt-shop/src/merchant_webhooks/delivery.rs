@@ -280,6 +280,29 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_resolver_keeps_only_public_addresses() {
+        let name = |host: &str| host.parse::<Name>().expect("name");
+        let strict = GuardedResolver {
+            allow_private: false,
+        };
+        let refused = strict.resolve(name("localhost")).await;
+        assert!(
+            refused
+                .err()
+                .is_some_and(|e| e.to_string().contains("no public address"))
+        );
+        let open = GuardedResolver {
+            allow_private: true,
+        };
+        let found: Vec<SocketAddr> = open
+            .resolve(name("localhost"))
+            .await
+            .expect("resolves")
+            .collect();
+        assert!(found.iter().all(|a| a.ip().is_loopback()) && !found.is_empty());
+    }
+
     #[test]
     fn urls_are_checked_before_they_are_stored() {
         assert!(check_url("https://hooks.example.com/basalt", false).is_ok());

@@ -456,3 +456,46 @@ async fn endpoints_are_validated_and_private_addresses_refused_unless_allowed() 
     );
     app.stop().await.expect("stops");
 }
+
+/// The address is checked again at every attempt: an endpoint that points
+/// at loopback (registered while private addresses were allowed, say) gets
+/// no request once they are not, and the refusal is logged.
+#[tokio::test]
+async fn a_delivery_to_a_private_address_is_refused_at_the_attempt() {
+    let app = identity_app()
+        .env("BASALT_SHOP__WEBHOOKS__MAX_ATTEMPTS", "1")
+        .env("BASALT_JOBS__POLL_INTERVAL_MS", "100")
+        .spawn()
+        .await;
+    let (admin_id, admin) = admin_token(&app).await;
+    let hook = receiver(0).await;
+    let id = Uuid::now_v7();
+    basalt_platform::with_conn!(&app.platform.db, |conn| {
+        sqlx::query(
+            "INSERT INTO shop_webhook_endpoints \
+             (id, url, events, secret, enabled, created_by, created_at) \
+             VALUES ($1, $2, '[\"shop.order.paid\"]', 'whsec_test', TRUE, $3, $4)",
+        )
+        .bind(id)
+        .bind(&hook.url)
+        .bind(admin_id)
+        .bind(chrono::Utc::now())
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+    .expect("endpoint");
+    publish(&app, &[order_event("shop.order.paid")]).await;
+    let delivery = wait_for_delivery(&app, &admin, &id.to_string(), "failed", 1).await;
+    let attempt = &delivery["attempts"][0];
+    assert!(attempt["response_status"].is_null());
+    assert!(
+        attempt["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("public address"),
+        "{attempt}"
+    );
+    assert!(hook.received().is_empty(), "no request reached loopback");
+    app.stop().await.expect("stops");
+}
