@@ -19,8 +19,9 @@
 //! them by id only.
 //!
 //! Migrations are numbered 5000–5999: 5001–5099 catalog, carts, checkout
-//! and orders; 5100–5199 payments; 5200–5299 idempotency keys and merchant
-//! webhooks.
+//! and orders; 5100–5199 payments; 5200–5299 merchant webhooks (5201).
+//! Idempotency keys are the platform's (its migration 1201), as any module
+//! may use them.
 
 pub mod config;
 pub mod idempotency;
