@@ -1,2 +1,5 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+
+mod idempotency;
+mod merchant_webhooks;
