@@ -143,6 +143,7 @@ impl App {
         );
         let mailer = crate::mail::mailer_for(&config)?;
         crate::mail::register_send_email(&jobs, mailer.clone());
+        crate::http::idempotency::register_purge(&jobs, db.clone());
         let platform = Platform {
             config: Arc::new(config),
             db,
@@ -282,12 +283,22 @@ pub const EVENTS_MIGRATIONS: Migrations = Migrations {
     files: crate::events::MIGRATIONS,
 };
 
+/// The platform's idempotency keys (`http::idempotency`).
+pub const IDEMPOTENCY_MIGRATIONS: Migrations = Migrations {
+    module: "platform",
+    files: crate::http::idempotency::MIGRATIONS,
+};
+
 fn migrations_of(modules: &[Box<dyn Module>]) -> Vec<Migrations> {
-    [PLATFORM_MIGRATIONS, EVENTS_MIGRATIONS]
-        .into_iter()
-        .chain(modules.iter().map(|m| Migrations {
-            module: m.name(),
-            files: m.migrations(),
-        }))
-        .collect()
+    [
+        PLATFORM_MIGRATIONS,
+        EVENTS_MIGRATIONS,
+        IDEMPOTENCY_MIGRATIONS,
+    ]
+    .into_iter()
+    .chain(modules.iter().map(|m| Migrations {
+        module: m.name(),
+        files: m.migrations(),
+    }))
+    .collect()
 }

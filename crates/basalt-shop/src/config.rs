@@ -29,6 +29,55 @@ pub struct ShopConfig {
     pub stripe: StripeConfig,
     /// PayPal (`[shop.paypal]`); unset keys mean PayPal is not offered.
     pub paypal: PaypalConfig,
+    /// Idempotency keys (`[shop.idempotency]`).
+    pub idempotency: IdempotencyConfig,
+    /// Merchant webhooks, the shop's outgoing calls (`[shop.webhooks]`).
+    pub webhooks: WebhooksConfig,
+}
+
+/// How long idempotency keys live and are held.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// How long a key lives after its first use (Stripe: 24 h).
+    pub ttl_secs: u64,
+    /// How long a request in flight holds its key without renewing it: a
+    /// dropped request's key is free again after this.
+    pub lease_secs: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 86_400,
+            lease_secs: 60,
+        }
+    }
+}
+
+/// Deliveries to merchants' webhook endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Lets endpoints be on loopback, private, link-local and other
+    /// non-public addresses. Off in production (a merchant's URL must not
+    /// reach the server's own network: SSRF); tests turn it on.
+    pub allow_private_addresses: bool,
+    /// The longest one delivery attempt may take, connecting included.
+    pub timeout_secs: u64,
+    /// Attempts per delivery before it is given up (retried with the job
+    /// queue's exponential back-off in between).
+    pub max_attempts: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_addresses: false,
+            timeout_secs: 10,
+            max_attempts: 8,
+        }
+    }
 }
 
 /// Tax by the shipping address's country, in basis points (1900 is 19 %),
@@ -118,6 +167,8 @@ impl Default for ShopConfig {
             shipping: ShippingConfig::default(),
             stripe: StripeConfig::default(),
             paypal: PaypalConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -172,6 +223,18 @@ impl ShopConfig {
                     ));
                 }
             }
+        }
+        if !(1..=7 * 86_400).contains(&self.idempotency.ttl_secs) {
+            return Err("shop.idempotency.ttl_secs must be between 1 and 604800".into());
+        }
+        if !(1..=3_600).contains(&self.idempotency.lease_secs) {
+            return Err("shop.idempotency.lease_secs must be between 1 and 3600".into());
+        }
+        if !(1..=60).contains(&self.webhooks.timeout_secs) {
+            return Err("shop.webhooks.timeout_secs must be between 1 and 60".into());
+        }
+        if !(1..=50).contains(&self.webhooks.max_attempts) {
+            return Err("shop.webhooks.max_attempts must be between 1 and 50".into());
         }
         for (key, base) in [
             ("shop.stripe.api_base", &self.stripe.api_base),

@@ -8,6 +8,10 @@
 //! - [`payments`]: the provider trait and its Stripe and PayPal adapters;
 //! - [`signature`]: Stripe's webhook signature scheme, verified on the way
 //!   in and used to sign merchant webhooks on the way out;
+//! - [`idempotency`]: `Idempotency-Key` on every mutating `POST` (the
+//!   platform's middleware with the shop's caller scope);
+//! - [`merchant_webhooks`]: endpoints merchants register, and the order
+//!   events delivered to them, signed, retried, logged;
 //! - [`routes`]: REST; [`config`]: the `[shop]` section.
 //!
 //! Buyers and admins are identity accounts, found through
@@ -15,10 +19,13 @@
 //! them by id only.
 //!
 //! Migrations are numbered 5000–5999: 5001–5099 catalog, carts, checkout
-//! and orders; 5100–5199 payments; 5200–5299 idempotency keys and merchant
-//! webhooks.
+//! and orders; 5100–5199 payments; 5200–5299 merchant webhooks (5201).
+//! Idempotency keys are the platform's (its migration 1201), as any module
+//! may use them.
 
 pub mod config;
+pub mod idempotency;
+pub mod merchant_webhooks;
 pub mod model;
 pub mod money;
 pub mod payments;
@@ -36,7 +43,12 @@ use basalt_platform::module::Wiring;
 use basalt_platform::{Module, Platform};
 use futures_util::future::BoxFuture;
 
+use basalt_platform::jobs::JobError;
+
 use crate::config::ShopConfig;
+use crate::merchant_webhooks::MerchantWebhooks;
+use crate::merchant_webhooks::delivery::{DeliverJob, Deliverer};
+use crate::merchant_webhooks::service::FanOut;
 use crate::payments::Payments;
 use crate::service::Shop;
 
@@ -44,12 +56,20 @@ use crate::service::Shop;
 pub const SECTION: &str = "shop";
 
 /// The shop's migrations (versions 5000–5999).
-pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
-    version: 5001,
-    description: "create_shop",
-    sqlite: include_str!("../migrations/sqlite/5001_create_shop.sql"),
-    postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
-}];
+pub static MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 5001,
+        description: "create_shop",
+        sqlite: include_str!("../migrations/sqlite/5001_create_shop.sql"),
+        postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
+    },
+    MigrationFile {
+        version: 5201,
+        description: "create_merchant_webhooks",
+        sqlite: include_str!("../migrations/sqlite/5201_create_merchant_webhooks.sql"),
+        postgres: include_str!("../migrations/postgres/5201_create_merchant_webhooks.sql"),
+    },
+];
 
 /// Reads and checks the `[shop]` section.
 pub fn shop_config(config: &Config) -> Result<ShopConfig, ConfigError> {
@@ -94,16 +114,48 @@ impl Module for ShopModule {
             let shop = Shop {
                 db: platform.db.clone(),
                 identity,
-                config,
+                config: config.clone(),
                 payments,
                 jobs: platform.jobs.clone(),
             };
             service::mail::register(&platform.jobs, platform.db.clone(), platform.mailer.clone());
             shop.register_expiry(&platform.jobs)
                 .map_err(|e| anyhow::anyhow!("shop.reservation_sweep: {e}"))?;
+            let webhooks = wire_merchant_webhooks(platform, &config)?;
             wiring.offer(shop.clone());
-            wiring.routes(routes::router(shop));
+            wiring.offer(webhooks.clone());
+            wiring.routes(routes::router(shop, webhooks));
             Ok(())
         })
     }
+}
+
+/// The merchant webhooks' parts: the delivery job's handler, and the
+/// consumer of order events that fans them out to endpoints.
+fn wire_merchant_webhooks(
+    platform: &Platform,
+    config: &ShopConfig,
+) -> anyhow::Result<MerchantWebhooks> {
+    let deliverer = Deliverer::new(platform.db.clone(), config.webhooks.clone())?;
+    platform
+        .jobs
+        .register(merchant_webhooks::DELIVER_JOB, move |payload| {
+            let deliverer = deliverer.clone();
+            async move {
+                let job: DeliverJob = serde_json::from_value(payload)
+                    .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+                deliverer.attempt(job.delivery_id).await.map(|_| ())
+            }
+        });
+    let webhooks = MerchantWebhooks::new(
+        platform.db.clone(),
+        platform.jobs.clone(),
+        config.webhooks.clone(),
+    );
+    platform.events.subscribe(
+        merchant_webhooks::CONSUMER,
+        merchant_webhooks::ORDER_EVENTS,
+        FanOut(webhooks.clone()),
+    );
+    Ok(webhooks)
 }

@@ -4,6 +4,7 @@ pub mod client_addr;
 pub mod context;
 pub mod docs;
 pub mod health;
+pub mod idempotency;
 pub mod input;
 pub mod metrics_endpoint;
 pub mod observe;

@@ -15,7 +15,7 @@ use crate::service::{Caller, Shop};
 /// A new anonymous cart with its token; signed in, the caller's cart,
 /// into which the anonymous cart of an `X-Cart-Token` sent along is merged.
 #[utoipa::path(post, path = "/api/shop/carts", tag = "shop", request_body(content = NewCart, description = "optional"),
-    params(("X-Cart-Token" = Option<String>, Header, description = "an anonymous cart to merge (signed in)")),
+    params(("X-Cart-Token" = Option<String>, Header, description = "an anonymous cart to merge (signed in)"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     responses((status = 201, body = CartBody), (status = 422, body = Problem)))]
 pub async fn create_cart(
     State(shop): State<Shop>,
@@ -43,7 +43,7 @@ pub async fn get_cart(
 
 /// Adds units of a SKU to the cart.
 #[utoipa::path(post, path = "/api/shop/carts/{id}/items", tag = "shop",
-    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header)), request_body = NewItem,
+    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")), request_body = NewItem,
     responses((status = 200, body = CartBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_item(
     State(shop): State<Shop>,
@@ -59,7 +59,7 @@ pub async fn add_item(
 /// Places the order: stock reserved, totals computed here, payment
 /// created at the provider. Out of stock is a 409.
 #[utoipa::path(post, path = "/api/shop/carts/{id}/checkout", tag = "shop",
-    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header)), request_body = CheckoutRequest,
+    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header), ("Idempotency-Key" = String, Header, description = "Required: replays the first answer for the same key, so a retry never charges or refunds twice")), request_body = CheckoutRequest,
     responses((status = 201, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn checkout(

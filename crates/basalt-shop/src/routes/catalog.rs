@@ -50,7 +50,7 @@ pub async fn get_product(
 }
 
 /// Creates a product with its variants (admins).
-#[utoipa::path(post, path = "/api/shop/products", tag = "shop", request_body = NewProductBody,
+#[utoipa::path(post, path = "/api/shop/products", tag = "shop", params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")), request_body = NewProductBody,
     responses((status = 201, body = ProductBody), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn create_product(

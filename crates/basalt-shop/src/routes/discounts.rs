@@ -12,7 +12,7 @@ use crate::service::Shop;
 use crate::service::discounts::NewDiscount;
 
 /// Creates a discount code (admins).
-#[utoipa::path(post, path = "/api/shop/discounts", tag = "shop", request_body = NewDiscount,
+#[utoipa::path(post, path = "/api/shop/discounts", tag = "shop", params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")), request_body = NewDiscount,
     responses((status = 201, body = DiscountBody), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn create_discount(

@@ -14,14 +14,16 @@ use basalt_platform::http::input::{JsonInputError, has_escaped_nul, nul_field_pa
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::idempotency::CART_TOKEN_HEADER;
+use crate::merchant_webhooks::{self, MerchantWebhooks};
 use crate::service::{Caller, Shop};
 
-/// The header carrying an anonymous cart's token.
-pub const CART_TOKEN_HEADER: &str = "x-cart-token";
-
-/// Every documented shop route, with its state.
-pub fn router(shop: Shop) -> OpenApiRouter {
-    let mut router = OpenApiRouter::new()
+/// Every documented shop route, with its state, behind the idempotency
+/// middleware ([`crate::idempotency`]): add routes *above* the `wrap`, or
+/// they go without it.
+pub fn router(shop: Shop, webhooks: MerchantWebhooks) -> OpenApiRouter {
+    let idempotency = crate::idempotency::idempotency(shop.db.clone(), &shop.config.idempotency);
+    let router = OpenApiRouter::new()
         .routes(routes!(catalog::list_products, catalog::create_product))
         .routes(routes!(catalog::get_product))
         .routes(routes!(catalog::update_variant))
@@ -38,7 +40,9 @@ pub fn router(shop: Shop) -> OpenApiRouter {
         .routes(routes!(orders::cancel))
         .routes(routes!(orders::refund))
         .routes(routes!(discounts::create_discount))
-        .with_state(shop);
+        .with_state(shop)
+        .merge(merchant_webhooks::routes::router(webhooks));
+    let mut router = idempotency.wrap(router);
     basalt_platform::http::docs::document_errors(
         router.get_openapi_mut(),
         &basalt_platform::http::docs::PROBLEM_ERRORS,

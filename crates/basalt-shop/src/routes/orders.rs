@@ -44,7 +44,7 @@ pub async fn get_order(
 /// provider, then the order is marked paid (idempotent; races safely with
 /// the provider's webhook).
 #[utoipa::path(post, path = "/api/shop/orders/{id}/confirm", tag = "shop",
-    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header)), request_body = Confirmation,
+    params(("id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")), request_body = Confirmation,
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn confirm(
     State(shop): State<Shop>,
@@ -73,7 +73,7 @@ async fn move_to(
 }
 
 /// Marks a paid order fulfilled (admins).
-#[utoipa::path(post, path = "/api/shop/orders/{id}/fulfil", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/shop/orders/{id}/fulfil", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
@@ -87,7 +87,7 @@ pub async fn fulfil(
 }
 
 /// Marks a fulfilled order shipped (admins); the buyer is mailed.
-#[utoipa::path(post, path = "/api/shop/orders/{id}/ship", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/shop/orders/{id}/ship", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
@@ -101,7 +101,7 @@ pub async fn ship(
 }
 
 /// Marks a shipped order delivered (admins).
-#[utoipa::path(post, path = "/api/shop/orders/{id}/deliver", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/shop/orders/{id}/deliver", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
@@ -115,7 +115,7 @@ pub async fn deliver(
 }
 
 /// Cancels an unpaid order (admins): payment cancelled, stock back.
-#[utoipa::path(post, path = "/api/shop/orders/{id}/cancel", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/shop/orders/{id}/cancel", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
@@ -129,7 +129,7 @@ pub async fn cancel(
 }
 
 /// Refunds part or all of a paid order through its provider (admins).
-#[utoipa::path(post, path = "/api/shop/orders/{id}/refunds", tag = "shop", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/shop/orders/{id}/refunds", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "Required: replays the first answer for the same key, so a retry never charges or refunds twice")),
     request_body = NewRefund,
     responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]

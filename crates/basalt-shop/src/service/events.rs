@@ -22,11 +22,13 @@ pub const ORDER_SHIPPED: &str = "shop.order.shipped";
 pub const ORDER_DELIVERED: &str = "shop.order.delivered";
 /// An order was cancelled (by an admin, or its reservation expired).
 pub const ORDER_CANCELLED: &str = "shop.order.cancelled";
-/// Part or all of an order was refunded.
+/// All of an order was refunded.
 pub const ORDER_REFUNDED: &str = "shop.order.refunded";
+/// Part of an order was refunded.
+pub const ORDER_PARTIALLY_REFUNDED: &str = "shop.order.partially_refunded";
 
 /// Every order event kind.
-pub const ORDER_EVENTS: [&str; 7] = [
+pub const ORDER_EVENTS: [&str; 8] = [
     ORDER_CREATED,
     ORDER_PAID,
     ORDER_FULFILLED,
@@ -34,6 +36,7 @@ pub const ORDER_EVENTS: [&str; 7] = [
     ORDER_DELIVERED,
     ORDER_CANCELLED,
     ORDER_REFUNDED,
+    ORDER_PARTIALLY_REFUNDED,
 ];
 
 /// An order event's payload.
@@ -61,7 +64,8 @@ pub fn kind_for(status: &str) -> &'static str {
         super::state::SHIPPED => ORDER_SHIPPED,
         super::state::DELIVERED => ORDER_DELIVERED,
         super::state::CANCELLED => ORDER_CANCELLED,
-        super::state::REFUNDED | super::state::PARTIALLY_REFUNDED => ORDER_REFUNDED,
+        super::state::REFUNDED => ORDER_REFUNDED,
+        super::state::PARTIALLY_REFUNDED => ORDER_PARTIALLY_REFUNDED,
         _ => ORDER_CREATED,
     }
 }

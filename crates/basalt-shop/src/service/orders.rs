@@ -263,7 +263,7 @@ impl Shop {
                 .await?;
             events::record(
                 &mut tx,
-                events::ORDER_REFUNDED,
+                events::kind_for(to),
                 &current,
                 to,
                 current.refunded,

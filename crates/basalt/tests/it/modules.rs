@@ -37,8 +37,8 @@ async fn the_order_of_the_module_list_does_not_matter() {
     reversed.reverse();
     assert_eq!(
         reversed.iter().map(|m| m.name()).collect::<Vec<_>>(),
-        ["test-notes", "graphql", "chat", "blog", "identity"],
-        "GraphQL comes before the modules whose services it serves, the chat and the blog before identity"
+        ["test-notes", "graphql", "shop", "chat", "blog", "identity"],
+        "GraphQL comes before the modules whose services it serves, the shop, the chat and the blog before identity"
     );
     let backwards = app_with(reversed).spawn().await;
     let forwards = app_with(basalt::modules())

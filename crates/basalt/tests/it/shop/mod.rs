@@ -1,9 +1,12 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+
 mod buyers;
 mod catalog;
 mod checkout;
 mod concurrency;
+mod idempotency;
 mod kit;
+mod merchant_webhooks;
 mod orders;
 mod payments;
