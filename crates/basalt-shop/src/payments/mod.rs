@@ -9,6 +9,7 @@
 //! `Idempotency-Key`, PayPal's `PayPal-Request-Id`): a retry after a lost
 //! answer never charges twice.
 
+pub mod paypal;
 pub mod stripe;
 
 use std::sync::Arc;
@@ -190,6 +191,9 @@ impl Payments {
         let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
         if let Some(stripe) = stripe::StripeProvider::from_config(&config.stripe)? {
             providers.push(Arc::new(stripe));
+        }
+        if let Some(paypal) = paypal::PaypalProvider::from_config(&config.paypal)? {
+            providers.push(Arc::new(paypal));
         }
         Ok(Self::new(providers))
     }
