@@ -4,6 +4,8 @@
 //! `*_FILE` form (`BASALT_SHOP__STRIPE__SECRET_KEY_FILE`) and prints
 //! redacted.
 
+use std::collections::BTreeMap;
+
 use basalt_platform::config::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +16,66 @@ pub struct ShopConfig {
     /// How long a checkout holds its stock before an unpaid order's
     /// reservation is released (the order is cancelled).
     pub reservation_ttl_secs: u64,
+    /// When the sweep releasing expired reservations runs (cron, UTC, with
+    /// seconds: every 30 s by default); once across the cluster.
+    pub reservation_sweep: String,
+    /// The currency of a cart created without one (ISO 4217).
+    pub default_currency: String,
+    /// Tax (`[shop.tax]`).
+    pub tax: TaxConfig,
+    /// Shipping (`[shop.shipping]`).
+    pub shipping: ShippingConfig,
     /// Stripe (`[shop.stripe]`); unset keys mean Stripe is not offered.
     pub stripe: StripeConfig,
     /// PayPal (`[shop.paypal]`); unset keys mean PayPal is not offered.
     pub paypal: PaypalConfig,
+}
+
+/// Tax by the shipping address's country, in basis points (1900 is 19 %),
+/// charged on top of the discounted subtotal plus shipping.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaxConfig {
+    /// Rate per ISO 3166 alpha-2 country code (`DE = 1900`); any case.
+    pub rates: BTreeMap<String, i64>,
+    /// The rate of a country not listed.
+    pub default_rate: i64,
+}
+
+impl TaxConfig {
+    /// The rate for `country`, in basis points.
+    pub fn rate_for(&self, country: &str) -> i64 {
+        self.rates
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(country))
+            .map_or(self.default_rate, |(_, rate)| *rate)
+    }
+}
+
+/// How shipping is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShippingKind {
+    /// One amount per order (`flat_rates`).
+    #[default]
+    Flat,
+    /// Per started kilogram of the order's weight (`per_kg_rates`).
+    Weight,
+}
+
+/// Shipping rates per currency, in minor units. A currency without a rate
+/// ships free.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShippingConfig {
+    /// `flat` or `weight`.
+    pub kind: ShippingKind,
+    /// Per order, by currency (`EUR = 495`).
+    pub flat_rates: BTreeMap<String, i64>,
+    /// Per started kilogram, by currency.
+    pub per_kg_rates: BTreeMap<String, i64>,
+    /// Orders whose discounted subtotal reaches this, by currency, ship free.
+    pub free_over: BTreeMap<String, i64>,
 }
 
 /// Stripe's API key, webhook secret and API base.
@@ -54,6 +112,10 @@ impl Default for ShopConfig {
     fn default() -> Self {
         Self {
             reservation_ttl_secs: 900,
+            reservation_sweep: "*/30 * * * * *".into(),
+            default_currency: "EUR".into(),
+            tax: TaxConfig::default(),
+            shipping: ShippingConfig::default(),
             stripe: StripeConfig::default(),
             paypal: PaypalConfig::default(),
         }
@@ -85,8 +147,31 @@ impl Default for PaypalConfig {
 impl ShopConfig {
     /// Checks values that would make the shop misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        if !(60..=86_400).contains(&self.reservation_ttl_secs) {
-            return Err("shop.reservation_ttl_secs must be between 60 and 86400".into());
+        if !(1..=86_400).contains(&self.reservation_ttl_secs) {
+            return Err("shop.reservation_ttl_secs must be between 1 and 86400".into());
+        }
+        if crate::money::Currency::parse(&self.default_currency).is_err() {
+            return Err("shop.default_currency must be an ISO 4217 code such as EUR".into());
+        }
+        let tax = self.tax.rates.values().chain([&self.tax.default_rate]);
+        if tax.into_iter().any(|r| !(0..=10_000).contains(r)) {
+            return Err("shop.tax rates are basis points from 0 to 10000".into());
+        }
+        let shipping = &self.shipping;
+        for (key, rates) in [
+            ("flat_rates", &shipping.flat_rates),
+            ("per_kg_rates", &shipping.per_kg_rates),
+            ("free_over", &shipping.free_over),
+        ] {
+            for (currency, amount) in rates {
+                if crate::money::Currency::parse(&currency.to_ascii_uppercase()).is_err()
+                    || *amount < 0
+                {
+                    return Err(format!(
+                        "shop.shipping.{key} maps ISO 4217 codes to amounts of at least 0"
+                    ));
+                }
+            }
         }
         for (key, base) in [
             ("shop.stripe.api_base", &self.stripe.api_base),

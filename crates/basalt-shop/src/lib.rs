@@ -19,11 +19,13 @@
 //! webhooks.
 
 pub mod config;
+pub mod model;
 pub mod money;
 pub mod payments;
 pub mod routes;
 pub mod service;
 pub mod signature;
+mod store;
 
 use std::sync::Arc;
 
@@ -42,7 +44,12 @@ use crate::service::Shop;
 pub const SECTION: &str = "shop";
 
 /// The shop's migrations (versions 5000–5999).
-pub static MIGRATIONS: &[MigrationFile] = &[];
+pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
+    version: 5001,
+    description: "create_shop",
+    sqlite: include_str!("../migrations/sqlite/5001_create_shop.sql"),
+    postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
+}];
 
 /// Reads and checks the `[shop]` section.
 pub fn shop_config(config: &Config) -> Result<ShopConfig, ConfigError> {
@@ -89,7 +96,11 @@ impl Module for ShopModule {
                 identity,
                 config,
                 payments,
+                jobs: platform.jobs.clone(),
             };
+            service::mail::register(&platform.jobs, platform.db.clone(), platform.mailer.clone());
+            shop.register_expiry(&platform.jobs)
+                .map_err(|e| anyhow::anyhow!("shop.reservation_sweep: {e}"))?;
             wiring.offer(shop.clone());
             wiring.routes(routes::router(shop));
             Ok(())

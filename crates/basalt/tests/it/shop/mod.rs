@@ -1,4 +1,9 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+mod catalog;
+mod checkout;
+mod concurrency;
+mod kit;
+mod orders;
 mod payments;
 mod paypal;
