@@ -44,12 +44,20 @@ use crate::service::Shop;
 pub const SECTION: &str = "shop";
 
 /// The shop's migrations (versions 5000–5999).
-pub static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
-    version: 5001,
-    description: "create_shop",
-    sqlite: include_str!("../migrations/sqlite/5001_create_shop.sql"),
-    postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
-}];
+pub static MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 5001,
+        description: "create_shop",
+        sqlite: include_str!("../migrations/sqlite/5001_create_shop.sql"),
+        postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
+    },
+    MigrationFile {
+        version: 5101,
+        description: "provider_events",
+        sqlite: include_str!("../migrations/sqlite/5101_provider_events.sql"),
+        postgres: include_str!("../migrations/postgres/5101_provider_events.sql"),
+    },
+];
 
 /// Reads and checks the `[shop]` section.
 pub fn shop_config(config: &Config) -> Result<ShopConfig, ConfigError> {

@@ -103,6 +103,14 @@ pub enum WebhookKind {
         /// What was captured.
         amount: Money,
     },
+    /// The buyer approved the payment, and the server's part (PayPal's
+    /// capture) is still to do (PayPal `CHECKOUT.ORDER.APPROVED`): the shop
+    /// completes it with [`PaymentProvider::confirm`], so an order whose
+    /// buyer closed the tab after approving is still paid.
+    PaymentApproved {
+        /// The payment's provider id.
+        provider_id: String,
+    },
     /// A payment failed or was cancelled.
     PaymentFailed {
         /// The payment's provider id.

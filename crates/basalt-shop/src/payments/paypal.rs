@@ -733,6 +733,15 @@ impl PaymentProvider for PaypalProvider {
             ("PAYMENT.CAPTURE.DENIED" | "PAYMENT.CAPTURE.DECLINED", Some(provider_id)) => {
                 WebhookKind::PaymentFailed { provider_id }
             }
+            // The resource is the order itself.
+            ("CHECKOUT.ORDER.APPROVED", _) => {
+                match event.resource.get("id").and_then(|v| v.as_str()) {
+                    Some(id) => WebhookKind::PaymentApproved {
+                        provider_id: id.to_owned(),
+                    },
+                    None => WebhookKind::Other(event.event_type.clone()),
+                }
+            }
             (other, _) => WebhookKind::Other(other.to_owned()),
         };
         Ok(WebhookEvent {

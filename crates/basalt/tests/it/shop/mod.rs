@@ -7,3 +7,4 @@ mod kit;
 mod orders;
 mod payments;
 mod paypal;
+mod provider_webhooks;
