@@ -54,7 +54,7 @@ async fn two_hundred_buyers_for_the_last_ten_units_make_exactly_ten_orders() {
     assert_eq!(stock(&app, "hot").await, 0);
     let reserved: i64 = basalt_platform::with_conn!(&app.platform.db, |conn| {
         sqlx::query_scalar(
-            "SELECT COALESCE(SUM(quantity), 0) FROM shop_reservations WHERE sku = 'HOT'",
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM shop_reservations WHERE sku = 'HOT'",
         )
         .fetch_one(conn)
         .await

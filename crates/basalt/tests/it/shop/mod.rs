@@ -1,5 +1,6 @@
 //! The shop: catalog, carts, checkout, orders, payments, idempotency and
 //! merchant webhooks, over HTTP against the real server.
+mod buyers;
 mod catalog;
 mod checkout;
 mod concurrency;
