@@ -313,3 +313,53 @@ async fn a_paypal_approval_webhook_captures_an_order_whose_buyer_never_came_back
         .count();
     assert_eq!(captures, 1);
 }
+
+#[tokio::test]
+async fn the_webhook_and_the_clients_confirmation_race_fifty_times_and_each_order_is_paid_once() {
+    let stripe = LocalStripe::start().await;
+    let app = stripe_app(&stripe).await;
+    let admin = kit::admin(&app).await;
+    kit::product(&app, &admin, "race", "RACE-1", 50, 1500).await;
+    for round in 0..50 {
+        let cart = kit::anonymous_cart(&app).await;
+        kit::add(&app, &cart, "RACE-1", 1).await;
+        let (status, placed) = kit::checkout(&app, &cart, None).await;
+        assert_eq!(status, 201, "{placed}");
+        let order = &placed["order"];
+        let id = order["id"].as_str().expect("id");
+        let intent = order["payment"]["provider_id"].as_str().expect("intent");
+        let total = order["total"]["amount"].as_i64().expect("total");
+        stripe.pay(intent, "pm_card_visa").await;
+        let body = serde_json::to_vec(&json!({
+            "id": format!("evt_race_{round}"), "object": "event", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": intent, "object": "payment_intent", "status": "succeeded",
+                "amount": total, "amount_received": total, "currency": "eur"}}
+        }))
+        .expect("json");
+        let now = chrono::Utc::now().timestamp();
+        let headers = [(
+            "stripe-signature",
+            basalt_shop::signature::sign(WEBHOOK_SECRET.as_bytes(), now, &body),
+        )];
+        let who = As {
+            auth: None,
+            cart_token: Some(&cart.1),
+        };
+        let confirm_path = format!("/api/shop/orders/{id}/confirm");
+        let ((hook, hook_body), (confirmed, confirm_body)) = tokio::join!(
+            post_raw(&app, "/api/shop/webhooks/stripe", &headers, &body),
+            kit::call(
+                &app,
+                who,
+                Method::POST,
+                &confirm_path,
+                Some(json!({ "provider_id": intent })),
+            ),
+        );
+        assert_eq!(hook, 200, "round {round}: {hook_body}");
+        assert_eq!(confirmed, 200, "round {round}: {confirm_body}");
+        let paid = order_now(&app, &cart, id).await;
+        assert_eq!(paid["status"], "paid", "round {round}");
+        assert_eq!(paid_transitions(&paid), 1, "round {round}: {paid}");
+    }
+}
