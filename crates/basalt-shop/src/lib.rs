@@ -109,6 +109,8 @@ impl Module for ShopModule {
             service::mail::register(&platform.jobs, platform.db.clone(), platform.mailer.clone());
             shop.register_expiry(&platform.jobs)
                 .map_err(|e| anyhow::anyhow!("shop.reservation_sweep: {e}"))?;
+            shop.register_provider_event_prune(&platform.jobs)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", service::provider_webhooks::PRUNE_JOB))?;
             wiring.offer(shop.clone());
             wiring.routes(routes::router(shop));
             Ok(())

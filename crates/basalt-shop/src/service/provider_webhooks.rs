@@ -12,11 +12,17 @@
 //! - 503 when handling it failed for a reason that may pass (a provider or
 //!   the database down): the event is forgotten again, so the provider's
 //!   retry is handled as new.
+//!
+//! Event ids are kept [`EVENT_RETENTION_DAYS`] days, far past the
+//! providers' retry windows (Stripe and PayPal retry for about three days),
+//! then pruned by a daily recurring job ([`PRUNE_JOB`], once across the
+//! cluster).
 
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use basalt_platform::error::{ErrorKind, Failure};
+use basalt_platform::jobs::{JobError, JobQueue, ScheduleError};
 use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,6 +31,15 @@ use super::{Shop, not_found};
 use crate::model::Order;
 use crate::payments::{PaymentError, PaymentProvider, PaymentState, ProviderName, WebhookKind};
 use crate::store::provider_events;
+
+/// The job (and schedule) that prunes old event ids.
+pub const PRUNE_JOB: &str = "shop.prune_provider_events";
+
+/// How long an event id is remembered.
+pub const EVENT_RETENTION_DAYS: i64 = 30;
+
+/// When the prune runs: daily, at 03:17.
+const PRUNE_SCHEDULE: &str = "17 3 * * *";
 
 /// What Basalt answers a verified delivery.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -165,5 +180,30 @@ impl Shop {
                 Ok(())
             }
         }
+    }
+}
+
+impl Shop {
+    /// Forgets provider events older than [`EVENT_RETENTION_DAYS`]; how many.
+    pub async fn prune_provider_events(&self) -> Result<u64, Failure> {
+        let before = Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
+        Ok(provider_events::prune(&self.db, before).await?)
+    }
+
+    /// Registers the daily prune ([`PRUNE_JOB`]).
+    pub fn register_provider_event_prune(&self, jobs: &JobQueue) -> Result<(), ScheduleError> {
+        let shop = self.clone();
+        jobs.register(PRUNE_JOB, move |_| {
+            let shop = shop.clone();
+            async move {
+                let pruned = shop
+                    .prune_provider_events()
+                    .await
+                    .map_err(|f| JobError::Retry(format!("{f:?}")))?;
+                tracing::debug!(pruned, "pruned provider webhook events");
+                Ok(())
+            }
+        });
+        jobs.recurring(PRUNE_JOB, PRUNE_SCHEDULE, PRUNE_JOB, &())
     }
 }

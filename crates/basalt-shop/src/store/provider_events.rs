@@ -42,3 +42,14 @@ pub async fn forget(db: &Db, provider: &str, event_id: &str) -> Result<(), sqlx:
             .map(|_| ())
     })
 }
+
+/// Removes events received before `before`; how many.
+pub async fn prune(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_conn!(db, |conn| {
+        sqlx::query("DELETE FROM shop_provider_events WHERE received_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}

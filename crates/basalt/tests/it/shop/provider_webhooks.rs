@@ -363,3 +363,48 @@ async fn the_webhook_and_the_clients_confirmation_race_fifty_times_and_each_orde
         assert_eq!(paid_transitions(&paid), 1, "round {round}: {paid}");
     }
 }
+
+#[tokio::test]
+async fn event_ids_are_forgotten_after_the_retention_period_only() {
+    let stripe = LocalStripe::start().await;
+    let app = stripe_app(&stripe).await;
+    let deliver = |id: &'static str| {
+        let body = serde_json::to_vec(&json!({
+            "id": id, "object": "event", "type": "customer.created", "data": {"object": {}}
+        }))
+        .expect("json");
+        let now = chrono::Utc::now().timestamp();
+        let header = basalt_shop::signature::sign(WEBHOOK_SECRET.as_bytes(), now, &body);
+        let app = &app;
+        async move {
+            let (status, receipt) = post_raw(
+                app,
+                "/api/shop/webhooks/stripe",
+                &[("stripe-signature", header)],
+                &body,
+            )
+            .await;
+            assert_eq!(status, 200, "{receipt}");
+            receipt["duplicate"] == true
+        }
+    };
+    assert!(!deliver("evt_old").await);
+    assert!(!deliver("evt_recent").await);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
+    basalt_platform::with_conn!(&app.platform.db, |conn| {
+        sqlx::query("UPDATE shop_provider_events SET received_at = $1 WHERE event_id = 'evt_old'")
+            .bind(long_ago)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .expect("backdated");
+    let shop = app
+        .platform
+        .services
+        .require::<basalt_shop::service::Shop>()
+        .expect("the shop service");
+    assert_eq!(shop.prune_provider_events().await.expect("pruned"), 1);
+    assert!(!deliver("evt_old").await, "forgotten, so handled as new");
+    assert!(deliver("evt_recent").await, "still remembered");
+}
