@@ -212,15 +212,35 @@ struct Event {
     resource: serde_json::Value,
 }
 
-/// `amount` as PayPal writes it: `"19.99"`, `"500"` for JPY.
+/// Decimals PayPal takes for `currency`: ISO 4217's, except HUF and TWD,
+/// which PayPal takes in whole units only (its currency codes page).
+fn paypal_digits(currency: Currency) -> u32 {
+    match currency.as_str() {
+        "HUF" | "TWD" => 0,
+        _ => currency.minor_digits(),
+    }
+}
+
+/// `amount` as PayPal writes it: `"19.99"`, `"500"` for JPY, `"1500"` for
+/// 150000 HUF minor units (an amount with fillér is refused: PayPal takes
+/// none).
 pub fn decimal(amount: Money) -> Result<String, PaymentError> {
     if amount.amount < 0 {
         return Err(PaymentError::Refused(
             "PayPal takes no negative amount".into(),
         ));
     }
-    let digits = amount.currency.minor_digits();
     let units = amount.amount.unsigned_abs();
+    let dropped = amount.currency.minor_digits() - paypal_digits(amount.currency);
+    let dropped_scale = 10_u64.pow(dropped);
+    if !units.is_multiple_of(dropped_scale) {
+        return Err(PaymentError::Refused(format!(
+            "PayPal takes {} in whole units only",
+            amount.currency
+        )));
+    }
+    let units = units / dropped_scale;
+    let digits = paypal_digits(amount.currency);
     if digits == 0 {
         return Ok(units.to_string());
     }
@@ -234,11 +254,11 @@ pub fn decimal(amount: Money) -> Result<String, PaymentError> {
 }
 
 /// Reads PayPal's decimal string back into minor units: digits, and at most
-/// the currency's number of decimals (`"19.9"` is 1990 cents).
+/// the decimals PayPal uses for the currency (`"19.9"` is 1990 cents).
 pub fn parse_decimal(value: &str, currency_code: &str) -> Result<Money, PaymentError> {
     let bad = || PaymentError::Unavailable(format!("PayPal answered an amount {value:?}"));
     let currency = Currency::parse(currency_code).map_err(|_| bad())?;
-    let digits = currency.minor_digits() as usize;
+    let digits = paypal_digits(currency) as usize;
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || fraction.len() > digits {
@@ -248,7 +268,11 @@ pub fn parse_decimal(value: &str, currency_code: &str) -> Result<Money, PaymentE
         return Err(bad());
     }
     let padded = format!("{whole}{fraction:0<digits$}");
-    let amount = padded.parse::<i64>().map_err(|_| bad())?;
+    let amount = padded
+        .parse::<i64>()
+        .ok()
+        .and_then(|a| a.checked_mul(10_i64.pow(currency.minor_digits() - digits as u32)))
+        .ok_or_else(bad)?;
     Ok(Money::new(amount, currency))
 }
 
@@ -766,6 +790,10 @@ mod tests {
         assert_eq!(decimal(money(500, "JPY")).ok().as_deref(), Some("500"));
         assert_eq!(decimal(money(1234, "KWD")).ok().as_deref(), Some("1.234"));
         assert!(decimal(money(-1, "EUR")).is_err());
+        // PayPal takes forints and Taiwan dollars in whole units.
+        assert_eq!(decimal(money(150_000, "HUF")).ok().as_deref(), Some("1500"));
+        assert!(decimal(money(150_050, "HUF")).is_err());
+        assert_eq!(decimal(money(9_900, "TWD")).ok().as_deref(), Some("99"));
     }
 
     #[test]
@@ -778,6 +806,11 @@ mod tests {
             assert!(parse_decimal(bad, "EUR").is_err(), "{bad:?}");
         }
         assert!(parse_decimal("5.0", "JPY").is_err());
+        assert_eq!(
+            parse_decimal("1500", "HUF").ok(),
+            Some(money(150_000, "HUF"))
+        );
+        assert!(parse_decimal("1500.50", "HUF").is_err());
         assert!(parse_decimal("5", "eur").is_err());
     }
 

@@ -82,6 +82,27 @@ async fn paypal_creates_an_order_to_capture_with_the_amount_in_decimals_and_an_a
         .expect("created");
     let shown = fake.order(&yen.provider_id).expect("order exists");
     assert_eq!(shown["purchase_units"][0]["amount"]["value"], "500");
+    // Forints: two decimals in ISO 4217, none at PayPal; read back in minor units.
+    let forints = paypal
+        .create(&order(money(150_000, "HUF")))
+        .await
+        .expect("created");
+    let shown = fake.order(&forints.provider_id).expect("order exists");
+    assert_eq!(shown["purchase_units"][0]["amount"]["value"], "1500");
+    fake.approve(&forints.provider_id);
+    assert_eq!(
+        paypal
+            .confirm(&forints.provider_id, "huf")
+            .await
+            .expect("captured"),
+        PaymentState::Succeeded {
+            amount: money(150_000, "HUF")
+        }
+    );
+    assert!(matches!(
+        paypal.create(&order(money(150_050, "HUF"))).await,
+        Err(PaymentError::Refused(_))
+    ));
 }
 
 #[tokio::test]
