@@ -152,8 +152,11 @@ pub struct PaypalConfig {
     pub webhook_id: Option<String>,
     /// Where PayPal's API is (sandbox: `https://api-m.sandbox.paypal.com`).
     pub api_base: String,
-    /// The only hosts a webhook's `PAYPAL-CERT-URL` may name. Certificate
-    /// URLs must be https, except on a loopback address (tests).
+    /// The only hosts a webhook's `PAYPAL-CERT-URL` may name (default:
+    /// PayPal's own). Certificate URLs must be https, except on a loopback
+    /// address that is itself listed here (tests: `["127.0.0.1"]`), so a
+    /// production configuration never fetches a certificate over plain
+    /// http or from the machine itself.
     pub cert_url_hosts: Vec<String>,
 }
 

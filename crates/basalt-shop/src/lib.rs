@@ -64,6 +64,12 @@ pub static MIGRATIONS: &[MigrationFile] = &[
         postgres: include_str!("../migrations/postgres/5001_create_shop.sql"),
     },
     MigrationFile {
+        version: 5101,
+        description: "provider_events",
+        sqlite: include_str!("../migrations/sqlite/5101_provider_events.sql"),
+        postgres: include_str!("../migrations/postgres/5101_provider_events.sql"),
+    },
+    MigrationFile {
         version: 5201,
         description: "create_merchant_webhooks",
         sqlite: include_str!("../migrations/sqlite/5201_create_merchant_webhooks.sql"),
@@ -121,6 +127,8 @@ impl Module for ShopModule {
             service::mail::register(&platform.jobs, platform.db.clone(), platform.mailer.clone());
             shop.register_expiry(&platform.jobs)
                 .map_err(|e| anyhow::anyhow!("shop.reservation_sweep: {e}"))?;
+            shop.register_provider_event_prune(&platform.jobs)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", service::provider_webhooks::PRUNE_JOB))?;
             let webhooks = wire_merchant_webhooks(platform, &config)?;
             wiring.offer(shop.clone());
             wiring.offer(webhooks.clone());

@@ -17,6 +17,7 @@
 //! `BASALT_*` keys, and test processes pass their environment on to the
 //! binaries they start.)
 
+pub mod paypal;
 pub mod ports;
 pub mod redis;
 pub mod smtp;

@@ -9,6 +9,7 @@
 //! `Idempotency-Key`, PayPal's `PayPal-Request-Id`): a retry after a lost
 //! answer never charges twice.
 
+pub mod paypal;
 pub mod stripe;
 
 use std::sync::Arc;
@@ -102,6 +103,14 @@ pub enum WebhookKind {
         /// What was captured.
         amount: Money,
     },
+    /// The buyer approved the payment, and the server's part (PayPal's
+    /// capture) is still to do (PayPal `CHECKOUT.ORDER.APPROVED`): the shop
+    /// completes it with [`PaymentProvider::confirm`], so an order whose
+    /// buyer closed the tab after approving is still paid.
+    PaymentApproved {
+        /// The payment's provider id.
+        provider_id: String,
+    },
     /// A payment failed or was cancelled.
     PaymentFailed {
         /// The payment's provider id.
@@ -190,6 +199,9 @@ impl Payments {
         let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
         if let Some(stripe) = stripe::StripeProvider::from_config(&config.stripe)? {
             providers.push(Arc::new(stripe));
+        }
+        if let Some(paypal) = paypal::PaypalProvider::from_config(&config.paypal)? {
+            providers.push(Arc::new(paypal));
         }
         Ok(Self::new(providers))
     }

@@ -5,6 +5,7 @@ mod carts;
 mod catalog;
 mod discounts;
 mod orders;
+mod provider_webhooks;
 
 use axum::http::request::Parts;
 use basalt_identity::auth::MaybeAuthenticated;
@@ -40,6 +41,8 @@ pub fn router(shop: Shop, webhooks: MerchantWebhooks) -> OpenApiRouter {
         .routes(routes!(orders::cancel))
         .routes(routes!(orders::refund))
         .routes(routes!(discounts::create_discount))
+        .routes(routes!(provider_webhooks::stripe_webhook))
+        .routes(routes!(provider_webhooks::paypal_webhook))
         .with_state(shop)
         .merge(merchant_webhooks::routes::router(webhooks));
     let mut router = idempotency.wrap(router);

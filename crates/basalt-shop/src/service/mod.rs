@@ -10,6 +10,7 @@
 //! - [`orders`]: reading orders, admin transitions, refunds;
 //! - [`payment`]: [`Shop::payment_succeeded`], the one completion path of
 //!   the client's confirmation and the providers' webhooks;
+//! - [`provider_webhooks`]: the providers' verified, deduplicated webhooks;
 //! - [`expiry`]: the recurring job releasing expired reservations;
 //! - [`discounts`]: discount codes;
 //! - [`events`]: the order events published through the outbox;
@@ -25,6 +26,7 @@ pub mod mail;
 pub mod orders;
 pub mod payment;
 pub mod pricing;
+pub mod provider_webhooks;
 pub mod state;
 
 use std::sync::Arc;

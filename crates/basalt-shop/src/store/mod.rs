@@ -7,3 +7,4 @@ pub mod catalog;
 pub mod discounts;
 pub mod inventory;
 pub mod orders;
+pub mod provider_events;

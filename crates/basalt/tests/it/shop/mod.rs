@@ -10,3 +10,5 @@ mod kit;
 mod merchant_webhooks;
 mod orders;
 mod payments;
+mod paypal;
+mod provider_webhooks;

@@ -410,3 +410,163 @@ async fn stripe_webhooks_are_verified_then_read_into_what_the_shop_acts_on() {
         ));
     }
 }
+
+/// Runs `stripe_signatures.py` (PyPI stripe) with `args`, `payload` on stdin.
+fn official_stripe(args: &[&str], payload: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(basalt_testkit::stripe::python())
+        .arg("-c")
+        .arg(include_str!("stripe_signatures.py"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(payload)
+        .expect("payload written");
+    let out = child.wait_with_output().expect("python ends");
+    assert!(
+        out.status.success(),
+        "stripe_signatures.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+fn official_verifies(secret: &str, header: &str, payload: &[u8]) -> serde_json::Value {
+    serde_json::from_str(&official_stripe(&["verify", secret, header], payload)).expect("json")
+}
+
+const PAYLOAD: &str = r#"{"id":"evt_interop","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_interop","object":"payment_intent","status":"succeeded","amount":1999,"amount_received":1999,"currency":"eur","description":"Café – 19,99 €"}}}"#;
+
+#[tokio::test]
+async fn signatures_of_the_official_stripe_library_verify_in_basalt() {
+    let secret = "whsec_interop_secret";
+    let now = chrono::Utc::now().timestamp();
+    let header = official_stripe(&["sign", secret, &now.to_string()], PAYLOAD.as_bytes());
+    assert!(header.starts_with(&format!("t={now},v1=")), "{header}");
+    let verify = |header: &str, body: &str, secret: &str| {
+        basalt_shop::signature::verify(header, body.as_bytes(), secret.as_bytes(), now, 300)
+    };
+    assert_eq!(verify(&header, PAYLOAD, secret), Ok(()));
+    assert!(verify(&header, PAYLOAD, "whsec_other").is_err());
+    assert!(verify(&header, &PAYLOAD.replace("1999", "1"), secret).is_err());
+
+    // And through the adapter, as a webhook delivery.
+    let stripe = StripeProvider::from_config(&StripeConfig {
+        secret_key: Some(Secret::new("sk_test_unused")),
+        webhook_secret: Some(Secret::new(secret)),
+        api_base: "http://127.0.0.1:9".into(),
+    })
+    .expect("client")
+    .expect("configured");
+    let mut headers = HeaderMap::new();
+    headers.insert("stripe-signature", header.parse().expect("header"));
+    let event = stripe
+        .verify_webhook(&headers, PAYLOAD.as_bytes())
+        .await
+        .expect("verified");
+    assert_eq!(event.event_id, "evt_interop");
+    assert_eq!(
+        event.kind,
+        basalt_shop::payments::WebhookKind::PaymentSucceeded {
+            provider_id: "pi_interop".into(),
+            amount: eur(1999)
+        }
+    );
+}
+
+#[test]
+fn basalts_signatures_verify_with_the_official_stripe_library() {
+    let secret = "whsec_interop_secret";
+    let now = chrono::Utc::now().timestamp();
+    let body = PAYLOAD.as_bytes();
+    let header = basalt_shop::signature::sign(secret.as_bytes(), now, body);
+    let verified = official_verifies(secret, &header, body);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["id"], "evt_interop");
+
+    // The library refuses what Basalt must refuse too.
+    let refused = official_verifies("whsec_other", &header, body);
+    assert_eq!(refused["verified"], false, "{refused}");
+    let stale = basalt_shop::signature::sign(secret.as_bytes(), now - 400, body);
+    let refused = official_verifies(secret, &stale, body);
+    assert_eq!(refused["verified"], false, "{refused}");
+
+    // During a secret roll, a header with both signatures verifies with
+    // either secret.
+    let old = basalt_shop::signature::sign(b"whsec_old_secret", now, body);
+    let rolled = format!("{header},{}", &old[old.find("v1=").expect("v1")..]);
+    for secret in [secret, "whsec_old_secret"] {
+        let verified = official_verifies(secret, &rolled, body);
+        assert_eq!(verified["verified"], true, "{secret}: {verified}");
+    }
+}
+
+/// A loopback receiver for localstripe's webhook deliveries.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(HeaderMap, Vec<u8>)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn localstripes_own_signed_webhook_verifies_in_the_stripe_adapter() {
+    let localstripe = LocalStripe::start().await;
+    let stripe = stripe_provider(&localstripe);
+    let (url, mut deliveries) = webhook_receiver().await;
+    localstripe
+        .register_webhook("basalt", &url, "whsec_test_basalt")
+        .await;
+    let created = stripe.create(&order(eur(4200))).await.expect("created");
+    localstripe.pay(&created.provider_id, "pm_card_visa").await;
+
+    // localstripe delivers about a second later; events of other types
+    // (payment_method.attached, …) may come first.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (headers, body) = tokio::time::timeout_at(deadline, deliveries.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no payment_intent.succeeded:\n{}", localstripe.log()))
+            .expect("receiver open");
+        let event = stripe
+            .verify_webhook(&headers, &body)
+            .await
+            .expect("localstripe's signature verifies");
+        if let basalt_shop::payments::WebhookKind::PaymentSucceeded {
+            provider_id,
+            amount,
+        } = event.kind
+        {
+            assert!(event.event_id.starts_with("evt_"), "{}", event.event_id);
+            assert_eq!(provider_id, created.provider_id);
+            assert_eq!(amount, eur(4200));
+            break;
+        }
+    }
+}
