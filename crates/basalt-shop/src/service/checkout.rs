@@ -2,7 +2,8 @@
 //! transaction, then the payment is created at the provider.
 //!
 //! The transaction, in a fixed lock order (so two checkouts never
-//! deadlock): the cart `open → checked_out` (a cart is checked out once);
+//! deadlock): the cart `open → checked_out` (a cart is checked out once,
+//! and its lines must still be those priced);
 //! the discount's uses (conditional increments); each line's stock, SKUs
 //! in order, by the oversell guard's conditional decrement
 //! (`store::inventory::take`: 0 rows affected is a 409 and a rollback);
@@ -153,6 +154,13 @@ impl Shop {
         let mut tx = self.db.begin().await?;
         if !carts::transition(&mut tx, cart.id, "open", "checked_out", now).await? {
             return Err(conflict("the cart was already checked out"));
+        }
+        // The cart is ours now (its row is locked, or the write lock held):
+        // the lines priced above must still be what it holds.
+        let mut held = carts::items_in(&mut tx, cart.id).await?;
+        held.sort_by(|a, b| a.sku.cmp(&b.sku));
+        if held != items {
+            return Err(conflict("the cart changed during checkout; try again"));
         }
         if let Some(d) = &discount {
             if !discounts::take_use(&mut tx, d.id).await? {

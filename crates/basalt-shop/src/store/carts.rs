@@ -23,7 +23,7 @@ pub struct CartRow {
 }
 
 /// An item as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ItemRow {
     /// The variant.
     pub sku: String,
@@ -98,6 +98,16 @@ pub async fn items(db: &Db, cart: Uuid) -> Result<Vec<ItemRow>, sqlx::Error> {
         .bind(cart)
         .fetch_all(conn)
         .await
+    })
+}
+
+/// A cart's items inside `tx`, SKUs in order.
+pub async fn items_in(tx: &mut Tx, cart: Uuid) -> Result<Vec<ItemRow>, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT sku, quantity FROM shop_cart_items WHERE cart_id = $1 ORDER BY sku")
+            .bind(cart)
+            .fetch_all(conn)
+            .await
     })
 }
 
