@@ -16,6 +16,7 @@ use super::{Caller, Shop, conflict, events, invalid, mail, not_found, payment_fa
 use crate::model::Order;
 use crate::money::{Currency, Money};
 use crate::payments::{PaymentState, ProviderName};
+use crate::store::orders::OrderRow;
 use crate::store::{inventory, orders as store};
 
 /// The client's word that the provider's own client completed the payment.
@@ -104,12 +105,73 @@ impl Shop {
             drop(tx);
             let now_row = self.reload(row.id).await?;
             if now_row.status == state::CANCELLED {
-                tracing::error!(order = %row.id, "payment succeeded for a cancelled order: refund it");
-                return Err(conflict(
-                    "the order was cancelled before the payment arrived",
-                ));
+                return Err(self
+                    .refund_late_payment(&now_row, provider, provider_id, amount)
+                    .await);
             }
         }
         self.render_order(self.reload(row.id).await?).await
+    }
+
+    /// A payment that succeeded for an order already cancelled (its stock
+    /// is back on sale): the money goes back at once, in full, with a key
+    /// of its own so a second report refunds nothing more.
+    async fn refund_late_payment(
+        &self,
+        row: &OrderRow,
+        provider: ProviderName,
+        provider_id: &str,
+        amount: Money,
+    ) -> Failure {
+        let refunded = async {
+            let adapter = self.payments.get(provider).map_err(payment_failure)?;
+            let key = format!("late-payment-{}", row.id);
+            let refund_id = adapter
+                .refund(provider_id, amount, &key)
+                .await
+                .map_err(payment_failure)?;
+            if store::has_refund(&self.db, row.id).await? {
+                // Reported again: the provider's key made it the same refund.
+                return Ok(());
+            }
+            let now = Utc::now();
+            let mut tx = self.db.begin().await?;
+            let reason =
+                format!("a payment of {amount} arrived after cancellation and was refunded");
+            store::insert_refund(
+                &mut tx,
+                Uuid::now_v7(),
+                row.id,
+                amount.amount,
+                &refund_id,
+                "system",
+                now,
+            )
+            .await?;
+            store::record_history(
+                &mut tx,
+                row.id,
+                Some(state::CANCELLED),
+                state::CANCELLED,
+                "system",
+                &reason,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, Failure>(())
+        };
+        match refunded.await {
+            Ok(()) => {
+                tracing::warn!(order = %row.id, %amount, "payment after cancellation refunded");
+                conflict(
+                    "the order was cancelled before the payment arrived; the payment was refunded",
+                )
+            }
+            Err(failure) => {
+                tracing::error!(order = %row.id, %amount, ?failure, "payment after cancellation NOT refunded: refund it by hand");
+                failure
+            }
+        }
     }
 }

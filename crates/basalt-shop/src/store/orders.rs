@@ -344,3 +344,14 @@ pub async fn insert_refund(
     })?;
     Ok(())
 }
+
+/// Whether the order has any refund recorded.
+pub async fn has_refund(db: &Db, order: Uuid) -> Result<bool, sqlx::Error> {
+    let n: i64 = with_conn!(db, |conn| {
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM shop_refunds WHERE order_id = $1")
+            .bind(order)
+            .fetch_one(conn)
+            .await
+    })?;
+    Ok(n > 0)
+}

@@ -265,3 +265,81 @@ async fn an_expired_reservation_is_released_by_the_recurring_job() {
         "canceled"
     );
 }
+
+#[tokio::test]
+async fn a_payment_that_arrives_after_cancellation_is_refunded_not_kept() {
+    let stripe = LocalStripe::start().await;
+    let app = shop_app(&stripe).spawn().await;
+    let admin = admin(&app).await;
+    product(&app, &admin, "tee", "TEE", 5, 1000).await;
+    let cart = anonymous_cart(&app).await;
+    add(&app, &cart, "TEE", 1).await;
+    let (status, body) = checkout(&app, &cart, None).await;
+    assert_eq!(status, 201, "{body}");
+    let order = &body["order"];
+    let id: uuid::Uuid = order["id"].as_str().expect("id").parse().expect("uuid");
+    let intent = order["payment"]["provider_id"].as_str().expect("intent");
+    // As if the order had been cancelled while the provider still let the
+    // buyer pay (a PayPal approval after the reservation expired).
+    basalt_platform::with_conn!(&app.platform.db, |conn| {
+        sqlx::query("UPDATE shop_orders SET status = 'cancelled' WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .expect("cancelled");
+    stripe.pay(intent, "pm_card_visa").await;
+    let who = As {
+        auth: None,
+        cart_token: Some(&cart.1),
+    };
+    let confirm = format!("/api/shop/orders/{id}/confirm");
+    for _ in 0..2 {
+        let (status, problem) = call(
+            &app,
+            who,
+            Method::POST,
+            &confirm,
+            Some(json!({ "provider_id": intent })),
+        )
+        .await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("refunded")),
+            "{problem}"
+        );
+    }
+    let refunds: Vec<String> = basalt_platform::with_conn!(&app.platform.db, |conn| {
+        sqlx::query_scalar("SELECT provider_refund_id FROM shop_refunds WHERE order_id = $1")
+            .bind(id)
+            .fetch_all(conn)
+            .await
+    })
+    .expect("refunds");
+    assert_eq!(refunds.len(), 1, "reported twice, refunded once");
+    let refund = stripe.get(&format!("/v1/refunds/{}", refunds[0])).await;
+    assert_eq!(refund["amount"], order["total"]["amount"]);
+    assert_eq!(refund["payment_intent"], intent);
+    let (_, seen) = call(
+        &app,
+        who,
+        Method::GET,
+        &format!("/api/shop/orders/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(seen["order"]["status"], "cancelled");
+    assert!(
+        seen["order"]["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|h| h["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("after cancellation"))),
+        "{seen}"
+    );
+}
