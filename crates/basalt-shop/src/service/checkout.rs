@@ -88,6 +88,12 @@ impl Shop {
                 .get(&item.sku)
                 .filter(|v| v.published)
                 .ok_or_else(|| conflict(format!("{} is no longer sold", item.sku)))?;
+            // Sold out already: refused without a transaction (a flash
+            // sale's late buyers never queue for the write lock). Only an
+            // early answer: the conditional decrement below is the guard.
+            if variant.stock < item.quantity {
+                return Err(conflict(format!("{} is out of stock", item.sku)));
+            }
             let unit = variant
                 .amount
                 .ok_or_else(|| conflict(format!("{} has no price in {currency}", item.sku)))?;

@@ -262,6 +262,9 @@ pub struct PricedVariant {
     pub options: String,
     /// Grams.
     pub weight_grams: i64,
+    /// Units available when read (checkout's early refusal; the guard is
+    /// the conditional decrement).
+    pub stock: i64,
     /// Its product's slug.
     pub product_slug: String,
     /// Its product's name.
@@ -283,7 +286,7 @@ pub async fn priced(
     }
     let list = in_list::padded(skus);
     let sql = in_list::expand(
-        "SELECT v.sku, v.options, v.weight_grams, p.slug AS product_slug, \
+        "SELECT v.sku, v.options, v.weight_grams, v.stock, p.slug AS product_slug, \
          p.name AS product_name, p.published, pr.amount \
          FROM shop_variants v JOIN shop_products p ON p.id = v.product_id \
          LEFT JOIN shop_prices pr ON pr.variant_id = v.id AND pr.currency = $1 \
