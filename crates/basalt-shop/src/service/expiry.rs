@@ -1,6 +1,6 @@
 //! Releasing expired reservations: a recurring job (once across the
 //! cluster, platform jobs) finds unpaid orders whose reservation has
-//! expired and cancels each ([`Shop::cancel_unpaid`]): payment cancelled at
+//! expired and cancels each (`Shop::cancel_unpaid`): payment cancelled at
 //! the provider, stock back, history recorded.
 
 use basalt_platform::error::Failure;
