@@ -116,3 +116,53 @@ async fn a_hundred_uses_of_a_code_limited_to_ten_give_exactly_ten_discounts() {
     assert_eq!((used, redemptions), (10, 10));
     assert_eq!(stock(&app, "tee").await, 990);
 }
+
+#[tokio::test]
+async fn a_per_customer_limit_holds_when_one_customer_checks_out_twenty_carts_at_once() {
+    let stripe = LocalStripe::start().await;
+    let app = Arc::new(shop_app(&stripe).spawn().await);
+    let admin = admin(&app).await;
+    product(&app, &admin, "tee", "TEE", 1000, 2000).await;
+    let (status, body) = call(
+        &app,
+        As {
+            auth: Some(&admin),
+            cart_token: None,
+        },
+        Method::POST,
+        "/api/shop/discounts",
+        Some(
+            json!({ "code": "TWICE", "kind": "percentage", "value": 50, "per_customer_limit": 2 }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut carts = Vec::new();
+    for _ in 0..20 {
+        let cart = anonymous_cart(&app).await;
+        add(&app, &cart, "TEE", 1).await;
+        carts.push(cart);
+    }
+    // Every cart checks out as buyer@example.com.
+    let results = join_all(carts.iter().map(|cart| {
+        let app = Arc::clone(&app);
+        async move { checkout(&app, cart, Some("twice")).await }
+    }))
+    .await;
+    let discounted = results.iter().filter(|(s, _)| *s == 201).count();
+    let refused = results
+        .iter()
+        .filter(|(s, b)| {
+            *s == 409
+                && b["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("by this customer"))
+        })
+        .count();
+    assert_eq!(
+        (discounted, refused),
+        (2, 18),
+        "{:?}",
+        results.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+}
