@@ -17,7 +17,7 @@ use crate::service::provider_webhooks::WebhookReceipt;
 /// ignored.
 #[utoipa::path(post, path = "/api/shop/webhooks/stripe", tag = "shop",
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
-    request_body(content = String, content_type = "application/json", description = "a Stripe event, as Stripe sent it"),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a Stripe event, as Stripe sent it"),
     responses((status = 200, body = WebhookReceipt), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 503, body = Problem)))]
 pub async fn stripe_webhook(
@@ -39,7 +39,7 @@ pub async fn stripe_webhook(
         ("PAYPAL-TRANSMISSION-ID" = String, Header), ("PAYPAL-TRANSMISSION-TIME" = String, Header),
         ("PAYPAL-TRANSMISSION-SIG" = String, Header), ("PAYPAL-CERT-URL" = String, Header),
         ("PAYPAL-AUTH-ALGO" = String, Header)),
-    request_body(content = String, content_type = "application/json", description = "a PayPal event, as PayPal sent it"),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a PayPal event, as PayPal sent it"),
     responses((status = 200, body = WebhookReceipt), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 503, body = Problem)))]
 pub async fn paypal_webhook(
