@@ -6,7 +6,7 @@
 //! 3. environment variables `BASALT_<KEY>`, nested keys joined with `__`
 //!    (`BASALT_HTTP__BODY_LIMIT_BYTES`);
 //! 4. `BASALT_<KEY>_FILE` naming a file that holds the value of any key,
-//!    nested ones too (`BASALT_SHOP__STRIPE_SECRET_KEY_FILE`): how Docker and
+//!    nested ones too (`BASALT_SHOP__STRIPE__SECRET_KEY_FILE`): how Docker and
 //!    Kubernetes secrets arrive.
 //!
 //! Values are parsed into their real types here ("parse, don't validate"), so
