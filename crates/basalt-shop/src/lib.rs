@@ -24,6 +24,7 @@
 //! may use them.
 
 pub mod config;
+pub mod graphql;
 pub mod idempotency;
 pub mod merchant_webhooks;
 pub mod model;

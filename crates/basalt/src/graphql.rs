@@ -23,6 +23,7 @@ pub struct Query(
     basalt_identity::graphql::IdentityQuery,
     basalt_blog::graphql::BlogQuery,
     basalt_chat::graphql::ChatQuery,
+    basalt_shop::graphql::ShopQuery,
 );
 
 /// Every module's mutations.
@@ -30,6 +31,7 @@ pub struct Query(
 pub struct Mutation(
     basalt_blog::graphql::BlogMutation,
     basalt_chat::graphql::ChatMutation,
+    basalt_shop::graphql::ShopMutation,
 );
 
 /// Every module's subscriptions.
@@ -69,6 +71,7 @@ impl Prepare for BasaltPrepare {
             basalt_identity::graphql::prepare(parts, access, data).await?;
             basalt_blog::graphql::prepare(parts, data)?;
             basalt_chat::graphql::prepare(parts, data)?;
+            basalt_shop::graphql::prepare(parts, data)?;
             Ok(())
         })
     }
