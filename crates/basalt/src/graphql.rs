@@ -131,14 +131,21 @@ impl Module for GraphQlModule {
                 .data(platform.events.clone())
                 .finish();
             let metrics = endpoint::metrics::GraphQlMetrics::registered(wiring.metrics());
-            wiring.raw_routes(endpoint::router(
+            let router = endpoint::router(
                 schema,
                 Arc::new(BasaltPrepare),
                 &config,
                 platform.cache.clone(),
                 platform.supervisor.token(),
                 metrics,
-            ));
+            );
+            // `Idempotency-Key` on `POST /graphql`: the shop's store and
+            // caller scope, so a keyed operation (the shop's `checkout` and
+            // `refundOrder` require one) is answered once and replayed.
+            let shop = basalt_shop::shop_config(&platform.config)?;
+            let idempotency =
+                basalt_shop::idempotency::idempotency(platform.db.clone(), &shop.idempotency);
+            wiring.raw_routes(idempotency.wrap_router(router));
             Ok(())
         })
     }

@@ -11,15 +11,18 @@
 //! argument, or send it as the `X-Cart-Token` header exactly as REST does
 //! (the argument wins when both are given).
 //!
-//! **Idempotency keys.** The REST API's `Idempotency-Key` is the
-//! platform's HTTP middleware: it replays a stored *HTTP response* for a
-//! route and body. A GraphQL operation is one `POST /graphql` that may hold
-//! several mutations, so that store does not apply to it, and GraphQL
-//! mutations are not idempotency-keyed. What keeps a retried GraphQL
-//! checkout from charging twice is the service's own rule: a cart is
-//! checked out once (a second `checkout` of the same cart is a
-//! `CONFLICT`), and a refund never exceeds what is left to refund. Clients
-//! that need Stripe-style replay use the REST routes.
+//! **Idempotency keys.** `POST /graphql` goes through the same
+//! idempotency store as REST (the platform's middleware with the shop's
+//! caller scope, [`crate::idempotency`], wired where the schema is
+//! served): an operation sent with an `Idempotency-Key` header runs once,
+//! and the same key with the same body gets the stored answer back,
+//! byte for byte, with `Idempotent-Replayed: true`. The two mutations that
+//! move money, `checkout` and `refundOrder`, require the header (without
+//! it, `BAD_USER_INPUT`), as their REST routes do. The store's own refusals
+//! are HTTP answers, as over REST: the same key with another body is a 422,
+//! a key still in flight a 409 (problem+json, not a GraphQL body). A key
+//! covers the whole operation: send one money-moving mutation per keyed
+//! operation.
 
 mod mutation;
 mod query;
@@ -34,12 +37,19 @@ use uuid::Uuid;
 pub use mutation::ShopMutation;
 pub use query::ShopQuery;
 
+use basalt_platform::http::idempotency::HEADER as IDEMPOTENCY_HEADER;
+
 use crate::idempotency::CART_TOKEN_HEADER;
 use crate::service::{Caller, Shop, invalid};
 
 /// The `X-Cart-Token` header of a GraphQL request, if sent.
 #[derive(Debug, Clone)]
 struct HeaderCartToken(Option<String>);
+
+/// Whether the request carried an `Idempotency-Key` (the middleware in
+/// front of `/graphql` has checked and applied it).
+#[derive(Debug, Clone, Copy)]
+struct Keyed(bool);
 
 /// Puts the shop service and the request's `X-Cart-Token` in a GraphQL
 /// request's data (the service is offered to every request through its
@@ -56,6 +66,7 @@ pub fn prepare(parts: &Parts, data: &mut Data) -> Result<(), Failure> {
         .map(str::to_owned);
     data.insert(shop);
     data.insert(HeaderCartToken(token));
+    data.insert(Keyed(parts.headers.contains_key(IDEMPOTENCY_HEADER)));
     Ok(())
 }
 
@@ -86,6 +97,20 @@ fn admin(ctx: &Context<'_>) -> Result<Uuid, Failure> {
         Ok(who.user_id)
     } else {
         Err(Failure::new(ErrorKind::Forbidden))
+    }
+}
+
+/// `BAD_USER_INPUT` unless the operation carries an `Idempotency-Key`
+/// (the mutations that move money, as their REST routes).
+fn keyed(ctx: &Context<'_>) -> Result<(), Failure> {
+    if ctx.data_opt::<Keyed>().is_some_and(|k| k.0) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "Idempotency-Key",
+            "this mutation needs an Idempotency-Key header (a unique value of at most 255 \
+             characters, e.g. a UUID): retrying with the same key never repeats it",
+        ))
     }
 }
 

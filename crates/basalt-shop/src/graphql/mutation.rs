@@ -8,7 +8,7 @@ use super::types::{
     Cart, CheckoutInput, Discount, NewDiscountInput, NewProductInput, Order, Product, Variant,
     VariantChangeInput, parse_prices,
 };
-use super::{admin, caller, shop, uuid};
+use super::{admin, caller, keyed, shop, uuid};
 use crate::payments::ProviderName;
 use crate::service::cart::{NewCart, NewItem};
 use crate::service::catalog::{NewProduct, NewVariant, VariantChange};
@@ -75,8 +75,8 @@ impl ShopMutation {
 
     /// Places the order: stock reserved, totals computed by the shop,
     /// payment created at the provider; out of stock is a `CONFLICT`.
-    /// Not idempotency-keyed (see the module's docs): a cart is checked out
-    /// once, so a retry is refused, never charged twice.
+    /// Requires an `Idempotency-Key` header (see the module's docs): a
+    /// retry with the same key gets the same answer, never a second charge.
     async fn checkout(
         &self,
         ctx: &Context<'_>,
@@ -84,6 +84,7 @@ impl ShopMutation {
         input: CheckoutInput,
         cart_token: Option<String>,
     ) -> Result<Order, Failure> {
+        keyed(ctx)?;
         let id = uuid("cart", &cart, "cart")?;
         let provider: ProviderName =
             serde_json::from_value(serde_json::Value::String(input.provider))
@@ -208,7 +209,8 @@ impl ShopMutation {
     }
 
     /// Refunds `amount` minor units of a paid order through its provider
-    /// (admins); never more than is left to refund.
+    /// (admins); never more than is left to refund. Requires an
+    /// `Idempotency-Key` header.
     async fn refund_order(
         &self,
         ctx: &Context<'_>,
@@ -217,6 +219,7 @@ impl ShopMutation {
         reason: Option<String>,
     ) -> Result<Order, Failure> {
         let by = admin(ctx)?;
+        keyed(ctx)?;
         let id = uuid("id", &id, "order")?;
         Ok(shop(ctx)?
             .refund(by, id, NewRefund { amount, reason })

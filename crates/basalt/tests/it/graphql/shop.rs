@@ -39,8 +39,15 @@ fn order_fields() -> String {
 }
 
 /// `POST /graphql` as `who` (its `Authorization` and `X-Cart-Token`
-/// headers): the whole answer, which is always a 200.
-async fn gql(app: &TestApp, who: As<'_>, query: &str, variables: Value) -> Value {
+/// headers) with `key` as its `Idempotency-Key`: status, whether the answer
+/// was replayed, and the body.
+async fn send(
+    app: &TestApp,
+    who: As<'_>,
+    key: Option<&str>,
+    query: &str,
+    variables: &Value,
+) -> (StatusCode, bool, String) {
     let mut request = app
         .client
         .post(app.url("/graphql"))
@@ -51,9 +58,27 @@ async fn gql(app: &TestApp, who: As<'_>, query: &str, variables: Value) -> Value
     if let Some(token) = who.cart_token {
         request = request.header("x-cart-token", token);
     }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
     let response = request.send().await.expect("answered");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, response.text().await.expect("body"))
+}
+
+/// `POST /graphql` as `who`: the whole answer, which is always a 200.
+/// Checkouts and refunds, which require an `Idempotency-Key`, get a new
+/// one each.
+async fn gql(app: &TestApp, who: As<'_>, query: &str, variables: Value) -> Value {
+    let key = (query.contains("checkout(") || query.contains("refundOrder("))
+        .then(|| uuid::Uuid::new_v4().to_string());
+    let (status, _, body) = send(app, who, key.as_deref(), query, &variables).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_str(&body).expect("json")
 }
 
 /// The `data` of an operation that must succeed.
@@ -521,7 +546,7 @@ async fn checkout_confirmation_orders_and_admin_transitions_answer_as_rest() {
         "Stripe charges the total the shop computed"
     );
 
-    // Checked out once: a retry is refused, never charged twice.
+    // Checked out once: another checkout of the cart is refused.
     assert_eq!(
         refused(
             &app,
@@ -707,4 +732,114 @@ async fn checkout_confirmation_orders_and_admin_transitions_answer_as_rest() {
     assert_eq!(rest["order"]["refunded"], money(100));
     assert_eq!(rest["order"]["status"], "partially_refunded");
     assert_eq!(refunded["refundOrder"]["status"], "partially_refunded");
+}
+
+#[tokio::test]
+async fn checkout_and_refunds_need_an_idempotency_key_and_a_retry_is_replayed_not_charged() {
+    let stripe = LocalStripe::start().await;
+    let app = shop_app(&stripe).spawn().await;
+    let admin = admin(&app).await;
+    let as_admin = As {
+        auth: Some(&admin),
+        cart_token: None,
+    };
+    crate::shop::kit::product(&app, &admin, "tee", "TEE", 3, 1999).await;
+    let cart = crate::shop::kit::anonymous_cart(&app).await;
+    crate::shop::kit::add(&app, &cart, "TEE", 1).await;
+    let who = As {
+        auth: None,
+        cart_token: Some(&cart.1),
+    };
+    let checkout = "mutation($cart: ID!, $input: ShopCheckoutInput!) {
+        checkout(cart: $cart, input: $input) { id number status total { amount currency } payment { providerId } } }";
+    let input = json!({
+        "email": "buyer@example.com", "provider": "stripe",
+        "shippingAddress": { "name": "Ada Buyer", "line1": "Hauptstr. 1", "city": "Berlin", "postalCode": "10115", "country": "DE" },
+    });
+    let vars = json!({ "cart": cart.0, "input": input });
+
+    // Without a key: BAD_USER_INPUT, and nothing is placed.
+    let (status, _, body) = send(&app, who, None, checkout, &vars).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        crate::shop::kit::stock(&app, "tee").await,
+        3,
+        "nothing reserved"
+    );
+
+    // With one: placed once; the retry is the same answer, replayed.
+    let key = uuid::Uuid::new_v4().to_string();
+    let (status, replayed, first) = send(&app, who, Some(&key), checkout, &vars).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!replayed);
+    let placed: Value = serde_json::from_str(&first).expect("json");
+    assert!(placed.get("errors").is_none(), "{placed}");
+    assert_eq!(placed["data"]["checkout"]["status"], "pending_payment");
+    let (status, replayed, again) = send(&app, who, Some(&key), checkout, &vars).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(replayed, "the retry is a replay");
+    assert_eq!(again, first, "byte for byte");
+    assert_eq!(
+        crate::shop::kit::stock(&app, "tee").await,
+        2,
+        "one unit reserved, once"
+    );
+
+    // The same key with another operation is refused, as over REST.
+    let (status, _, _) = send(
+        &app,
+        who,
+        Some(&key),
+        checkout,
+        &json!({ "cart": cart.0, "input": { "email": "other@example.com", "provider": "stripe",
+        "shippingAddress": input["shippingAddress"] } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Pay, then refund: without a key refused; with one, refunded once
+    // however often retried.
+    let order = placed["data"]["checkout"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let intent = placed["data"]["checkout"]["payment"]["providerId"]
+        .as_str()
+        .expect("intent")
+        .to_owned();
+    stripe.pay(&intent, "pm_card_visa").await;
+    ok(
+        &app,
+        who,
+        "mutation($order: ID!, $intent: String!) { confirmPayment(order: $order, providerId: $intent) { status } }",
+        json!({ "order": order, "intent": intent }),
+    )
+    .await;
+    let refund = "mutation($id: ID!) { refundOrder(id: $id, amount: 300) { status refunded { amount currency } } }";
+    let vars = json!({ "id": order });
+    let (_, _, body) = send(&app, as_admin, None, refund, &vars).await;
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let key = uuid::Uuid::new_v4().to_string();
+    for _ in 0..2 {
+        let (status, _, body) = send(&app, as_admin, Some(&key), refund, &vars).await;
+        assert_eq!(status, StatusCode::OK);
+        let body: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            body["data"]["refundOrder"]["refunded"],
+            json!({ "amount": 300, "currency": "EUR" }),
+            "{body}"
+        );
+    }
+    let (_, rest) = call(
+        &app,
+        as_admin,
+        Method::GET,
+        &format!("/api/shop/orders/{order}"),
+        None,
+    )
+    .await;
+    assert_eq!(rest["order"]["refunded"]["amount"], 300, "refunded once");
 }
