@@ -2,7 +2,7 @@
 //! checkout, orders and discounts, through the same [`Shop`] methods.
 //!
 //! Every resolver parses its arguments, calls one method of the shop
-//! service and wraps the result in the types of [`types`]; no rule lives
+//! service (or of [`MerchantWebhooks`], for the admins' webhook endpoints) and wraps the result in the types of [`types`]; no rule lives
 //! here. Errors are the service's [`Failure`]s, so `extensions.code` is the
 //! platform's classification (`BAD_USER_INPUT`, `FORBIDDEN`, `NOT_FOUND`…).
 //!
@@ -40,6 +40,7 @@ pub use query::ShopQuery;
 use basalt_platform::http::idempotency::HEADER as IDEMPOTENCY_HEADER;
 
 use crate::idempotency::CART_TOKEN_HEADER;
+use crate::merchant_webhooks::MerchantWebhooks;
 use crate::service::{Caller, Shop, invalid};
 
 /// The `X-Cart-Token` header of a GraphQL request, if sent.
@@ -64,7 +65,13 @@ pub fn prepare(parts: &Parts, data: &mut Data) -> Result<(), Failure> {
         .get(CART_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let webhooks = parts
+        .extensions
+        .get::<MerchantWebhooks>()
+        .cloned()
+        .ok_or_else(|| Failure::internal(anyhow::anyhow!("the shop module is not installed")))?;
     data.insert(shop);
+    data.insert(webhooks);
     data.insert(HeaderCartToken(token));
     data.insert(Keyed(parts.headers.contains_key(IDEMPOTENCY_HEADER)));
     Ok(())
@@ -73,6 +80,12 @@ pub fn prepare(parts: &Parts, data: &mut Data) -> Result<(), Failure> {
 /// The shop service of this request.
 fn shop<'a>(ctx: &Context<'a>) -> Result<&'a Shop, Failure> {
     ctx.data::<Shop>()
+        .map_err(|_| Failure::internal(anyhow::anyhow!("GraphQL request not prepared")))
+}
+
+/// The merchant webhooks' service of this request.
+fn webhooks<'a>(ctx: &Context<'a>) -> Result<&'a MerchantWebhooks, Failure> {
+    ctx.data::<MerchantWebhooks>()
         .map_err(|_| Failure::internal(anyhow::anyhow!("GraphQL request not prepared")))
 }
 

@@ -8,7 +8,8 @@ use super::types::{
     Cart, CheckoutInput, Discount, NewDiscountInput, NewProductInput, Order, Product, Variant,
     VariantChangeInput, parse_prices,
 };
-use super::{admin, caller, keyed, shop, uuid};
+use super::types::{Delivery, WebhookEndpoint};
+use super::{admin, caller, keyed, shop, uuid, webhooks};
 use crate::payments::ProviderName;
 use crate::service::cart::{NewCart, NewItem};
 use crate::service::catalog::{NewProduct, NewVariant, VariantChange};
@@ -246,5 +247,36 @@ impl ShopMutation {
             ends_at: input.ends_at.map(|t| t.0),
         };
         Ok(shop(ctx)?.create_discount(new).await?.into())
+    }
+
+    /// Registers a webhook endpoint for order events (admins); the answer
+    /// carries its signing secret, shown this once. Deliveries are signed
+    /// with `Basalt-Signature: t=…,v1=…`.
+    async fn create_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Where deliveries are POSTed: an http(s) URL on a public address.")]
+        url: String,
+        #[graphql(desc = "The event kinds to receive (`shop.order.paid`, …).")] events: Vec<String>,
+    ) -> Result<WebhookEndpoint, Failure> {
+        let by = admin(ctx)?;
+        Ok(webhooks(ctx)?
+            .create_endpoint(by, &url, &events)
+            .await?
+            .into())
+    }
+
+    /// Sends a delivery again: the same body, signed anew, with a new round
+    /// of attempts (admins).
+    async fn redeliver_webhook(
+        &self,
+        ctx: &Context<'_>,
+        endpoint: ID,
+        delivery: ID,
+    ) -> Result<Delivery, Failure> {
+        admin(ctx)?;
+        let endpoint = uuid("endpoint", &endpoint, "webhook endpoint")?;
+        let delivery = uuid("delivery", &delivery, "webhook delivery")?;
+        Ok(webhooks(ctx)?.redeliver(endpoint, delivery).await?.into())
     }
 }

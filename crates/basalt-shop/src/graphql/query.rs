@@ -3,8 +3,8 @@
 use async_graphql::{Context, ID, Object};
 use basalt_platform::error::Failure;
 
-use super::types::{Cart, Order, Product, ProductConnection};
-use super::{caller, shop, uuid};
+use super::types::{Cart, Delivery, Order, Product, ProductConnection};
+use super::{admin, caller, shop, uuid, webhooks};
 use crate::service::catalog::ProductQuery;
 
 /// The shop's queries.
@@ -83,5 +83,18 @@ impl ShopQuery {
         let id = uuid("id", &id, "order")?;
         let caller = caller(ctx, cart_token);
         Ok(shop(ctx)?.order(&caller, id).await?.into())
+    }
+
+    /// A webhook endpoint's deliveries, newest first (at most 100), each
+    /// with every attempt (admins).
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        endpoint: ID,
+    ) -> Result<Vec<Delivery>, Failure> {
+        admin(ctx)?;
+        let id = uuid("endpoint", &endpoint, "webhook endpoint")?;
+        let deliveries = webhooks(ctx)?.deliveries(id).await?;
+        Ok(deliveries.into_iter().map(Into::into).collect())
     }
 }

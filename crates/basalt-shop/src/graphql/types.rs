@@ -560,3 +560,100 @@ pub struct VariantChangeInput {
     /// The units on hand, counted.
     pub stock: Option<i64>,
 }
+
+/// A merchant's webhook endpoint.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "ShopWebhookEndpoint")]
+pub struct WebhookEndpoint {
+    /// Id.
+    pub id: ID,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The event kinds it receives.
+    pub events: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// When it was registered.
+    pub created_at: DateTime,
+    /// The signing secret, `whsec_…`: shown only when it is created.
+    pub secret: Option<String>,
+}
+
+impl From<crate::merchant_webhooks::CreatedEndpoint> for WebhookEndpoint {
+    fn from(c: crate::merchant_webhooks::CreatedEndpoint) -> Self {
+        Self {
+            id: ID(c.endpoint.id.to_string()),
+            url: c.endpoint.url,
+            events: c.endpoint.events,
+            enabled: c.endpoint.enabled,
+            created_at: c.endpoint.created_at.into(),
+            secret: Some(c.secret),
+        }
+    }
+}
+
+/// An event's delivery to one endpoint, with its attempts.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "ShopWebhookDelivery")]
+pub struct Delivery {
+    /// Id.
+    pub id: ID,
+    /// The endpoint.
+    pub endpoint_id: ID,
+    /// The event's id (the body's `id`).
+    pub event_id: ID,
+    /// The event's kind (the body's `type`).
+    pub event_type: String,
+    /// `pending`, `retrying`, `succeeded` or `failed`.
+    pub status: String,
+    /// Attempts made in all.
+    pub attempt_count: i32,
+    /// When the event was fanned out to the endpoint.
+    pub created_at: DateTime,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "ShopWebhookDeliveryAttempt")]
+pub struct DeliveryAttempt {
+    /// 1, 2, 3…
+    pub attempt: i32,
+    /// When it started.
+    pub started_at: DateTime,
+    /// How long it took, in milliseconds.
+    pub duration_ms: i64,
+    /// The receiver's status code, when it answered.
+    pub response_status: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether it succeeded (a 2xx answer).
+    pub succeeded: bool,
+}
+
+impl From<crate::merchant_webhooks::Delivery> for Delivery {
+    fn from(d: crate::merchant_webhooks::Delivery) -> Self {
+        Self {
+            id: ID(d.id.to_string()),
+            endpoint_id: ID(d.endpoint_id.to_string()),
+            event_id: ID(d.event_id.to_string()),
+            event_type: d.event_type,
+            status: d.status.as_str().to_owned(),
+            attempt_count: d.attempt_count,
+            created_at: d.created_at.into(),
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| DeliveryAttempt {
+                    attempt: a.attempt,
+                    started_at: a.started_at.into(),
+                    duration_ms: a.duration_ms,
+                    response_status: a.response_status,
+                    error: a.error,
+                    succeeded: a.succeeded,
+                })
+                .collect(),
+        }
+    }
+}

@@ -843,3 +843,152 @@ async fn checkout_and_refunds_need_an_idempotency_key_and_a_retry_is_replayed_no
     .await;
     assert_eq!(rest["order"]["refunded"]["amount"], 300, "refunded once");
 }
+
+#[tokio::test]
+async fn admins_register_webhook_endpoints_and_see_and_redeliver_deliveries_as_over_rest() {
+    let stripe = LocalStripe::start().await;
+    let app = shop_app(&stripe)
+        .env("BASALT_SHOP__WEBHOOKS__ALLOW_PRIVATE_ADDRESSES", "true")
+        .spawn()
+        .await;
+    let admin = admin(&app).await;
+    let as_admin = As {
+        auth: Some(&admin),
+        cart_token: None,
+    };
+    let buyer = signed_up(&app).await;
+    let as_buyer = As {
+        auth: Some(&buyer),
+        cart_token: None,
+    };
+    let create = "mutation($url: String!, $events: [String!]!) {
+        createWebhookEndpoint(url: $url, events: $events) { id url events enabled createdAt secret } }";
+    // Nothing listens on port 9 of loopback: deliveries fail and are retried.
+    let vars = json!({ "url": "http://127.0.0.1:9/hooks", "events": ["shop.order.created"] });
+    assert_eq!(
+        refused(&app, as_buyer, create, vars.clone()).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        refused(
+            &app,
+            as_admin,
+            create,
+            json!({ "url": "not a url", "events": ["shop.order.created"] })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        refused(
+            &app,
+            as_admin,
+            create,
+            json!({ "url": "http://127.0.0.1:9/hooks", "events": ["shop.nothing"] })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    let endpoint = ok(&app, as_admin, create, vars).await["createWebhookEndpoint"].clone();
+    assert!(
+        endpoint["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_")),
+        "{endpoint}"
+    );
+    assert_eq!(endpoint["enabled"], true);
+    let id = endpoint["id"].as_str().expect("id").to_owned();
+
+    // An order placed over REST is fanned out to it.
+    crate::shop::kit::product(&app, &admin, "tee", "TEE", 3, 1999).await;
+    let cart = crate::shop::kit::anonymous_cart(&app).await;
+    crate::shop::kit::add(&app, &cart, "TEE", 1).await;
+    let (status, _) = crate::shop::kit::checkout(&app, &cart, None).await;
+    assert_eq!(status, 201);
+    let path = format!("/api/shop/webhook-endpoints/{id}/deliveries");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rest = loop {
+        let (status, rest) = call(&app, as_admin, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{rest}");
+        if rest["deliveries"].as_array().is_some_and(|d| !d.is_empty()) {
+            break rest;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery was fanned out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    // webhookDeliveries is REST's list (attempts go on meanwhile, so the
+    // fields that do not move are compared).
+    let list = "query($endpoint: ID!) { webhookDeliveries(endpoint: $endpoint) {
+        id endpointId eventId eventType status attemptCount createdAt
+        attempts { attempt startedAt durationMs responseStatus error succeeded } } }";
+    let graphql = ok(&app, as_admin, list, json!({ "endpoint": id })).await;
+    let stable = |d: &Value| {
+        let d = normal(d);
+        json!([
+            d["id"],
+            d["endpointId"],
+            d["eventId"],
+            d["eventType"],
+            d["createdAt"]
+        ])
+    };
+    let ours: Vec<Value> = graphql["webhookDeliveries"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(stable)
+        .collect();
+    let theirs: Vec<Value> = rest["deliveries"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(stable)
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[0][3], "shop.order.created");
+    assert_eq!(
+        refused(&app, as_buyer, list, json!({ "endpoint": id })).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        refused(&app, as_admin, list, json!({ "endpoint": "nope" })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        refused(
+            &app,
+            as_admin,
+            list,
+            json!({ "endpoint": uuid::Uuid::new_v4().to_string() })
+        )
+        .await,
+        "NOT_FOUND"
+    );
+
+    // Redelivery: the same delivery, a new round.
+    let redeliver = "mutation($endpoint: ID!, $delivery: ID!) {
+        redeliverWebhook(endpoint: $endpoint, delivery: $delivery) { id eventId status } }";
+    let delivery = graphql["webhookDeliveries"][0]["id"].clone();
+    let vars = json!({ "endpoint": id, "delivery": delivery });
+    assert_eq!(
+        refused(&app, as_buyer, redeliver, vars.clone()).await,
+        "FORBIDDEN"
+    );
+    let again = ok(&app, as_admin, redeliver, vars).await["redeliverWebhook"].clone();
+    assert_eq!(again["id"], delivery);
+    assert_eq!(again["eventId"], graphql["webhookDeliveries"][0]["eventId"]);
+    assert_eq!(
+        refused(
+            &app,
+            as_admin,
+            redeliver,
+            json!({ "endpoint": id, "delivery": uuid::Uuid::new_v4().to_string() })
+        )
+        .await,
+        "NOT_FOUND"
+    );
+}
