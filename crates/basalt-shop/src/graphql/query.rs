@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object};
 use basalt_platform::error::Failure;
 
-use super::types::{Cart, Delivery, Order, Product, ProductConnection};
+use super::types::{Cart, Delivery, Order, Product, ProductConnection, page_cost};
 use super::{admin, caller, shop, uuid, webhooks};
 use crate::service::catalog::ProductQuery;
 
@@ -17,6 +17,7 @@ impl ShopQuery {
     /// first, searched and filtered, a page at a time (`first`: 1 to 100,
     /// default 20; `after`: a cursor of the previous page).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn products(
         &self,
         ctx: &Context<'_>,

@@ -133,6 +133,16 @@ impl From<model::Variant> for Variant {
     }
 }
 
+/// The complexity of a page of products: what each node selects, times
+/// the products asked for (20 when `first` is absent; an out-of-range
+/// `first` is refused by the service, so it counts as the largest page).
+pub fn page_cost(first: Option<i64>, child: usize) -> usize {
+    let nodes = first.map_or(20, |n| n.clamp(1, crate::service::catalog::MAX_PAGE));
+    usize::try_from(nodes)
+        .unwrap_or(1)
+        .saturating_mul(child.max(1))
+}
+
 /// Where a page of products is.
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(name = "ShopPageInfo")]
