@@ -2,8 +2,9 @@
 //! checkout, orders and discounts, through the same [`Shop`] methods.
 //!
 //! Every resolver parses its arguments, calls one method of the shop
-//! service (or of [`MerchantWebhooks`], for the admins' webhook endpoints) and wraps the result in the types of [`types`]; no rule lives
-//! here. Errors are the service's [`Failure`]s, so `extensions.code` is the
+//! service (or of [`MerchantWebhooks`], for the admins' webhook
+//! endpoints) and wraps the result in the types of [`types`]; no rule
+//! lives here. Errors are the service's [`Failure`]s, so `extensions.code` is the
 //! platform's classification (`BAD_USER_INPUT`, `FORBIDDEN`, `NOT_FOUND`…).
 //!
 //! **Anonymous carts.** A cart made without credentials is addressed by
@@ -22,7 +23,10 @@
 //! are HTTP answers, as over REST: the same key with another body is a 422,
 //! a key still in flight a 409 (problem+json, not a GraphQL body). A key
 //! covers the whole operation: send one money-moving mutation per keyed
-//! operation.
+//! operation. The key's scope is the shop's: the signed-in user, else the
+//! `X-Cart-Token` header, else the client address (a cart token passed
+//! only as an argument scopes the key by address; keys are random, so
+//! callers still do not meet).
 
 mod mutation;
 mod query;
