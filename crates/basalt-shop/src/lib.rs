@@ -12,7 +12,8 @@
 //!   platform's middleware with the shop's caller scope);
 //! - [`merchant_webhooks`]: endpoints merchants register, and the order
 //!   events delivered to them, signed, retried, logged;
-//! - [`routes`]: REST; [`config`]: the `[shop]` section.
+//! - [`routes`]: REST; [`graphql`]: the shop's part of the GraphQL schema,
+//!   through the same service; [`config`]: the `[shop]` section.
 //!
 //! Buyers and admins are identity accounts, found through
 //! [`basalt_identity::service::IdentityService`]; the shop's tables refer to
@@ -24,6 +25,7 @@
 //! may use them.
 
 pub mod config;
+pub mod graphql;
 pub mod idempotency;
 pub mod merchant_webhooks;
 pub mod model;

@@ -23,6 +23,7 @@ pub struct Query(
     basalt_identity::graphql::IdentityQuery,
     basalt_blog::graphql::BlogQuery,
     basalt_chat::graphql::ChatQuery,
+    basalt_shop::graphql::ShopQuery,
 );
 
 /// Every module's mutations.
@@ -30,6 +31,7 @@ pub struct Query(
 pub struct Mutation(
     basalt_blog::graphql::BlogMutation,
     basalt_chat::graphql::ChatMutation,
+    basalt_shop::graphql::ShopMutation,
 );
 
 /// Every module's subscriptions.
@@ -69,6 +71,7 @@ impl Prepare for BasaltPrepare {
             basalt_identity::graphql::prepare(parts, access, data).await?;
             basalt_blog::graphql::prepare(parts, data)?;
             basalt_chat::graphql::prepare(parts, data)?;
+            basalt_shop::graphql::prepare(parts, data)?;
             Ok(())
         })
     }
@@ -128,14 +131,21 @@ impl Module for GraphQlModule {
                 .data(platform.events.clone())
                 .finish();
             let metrics = endpoint::metrics::GraphQlMetrics::registered(wiring.metrics());
-            wiring.raw_routes(endpoint::router(
+            let router = endpoint::router(
                 schema,
                 Arc::new(BasaltPrepare),
                 &config,
                 platform.cache.clone(),
                 platform.supervisor.token(),
                 metrics,
-            ));
+            );
+            // `Idempotency-Key` on `POST /graphql`: the shop's store and
+            // caller scope, so a keyed operation (the shop's `checkout` and
+            // `refundOrder` require one) is answered once and replayed.
+            let shop = basalt_shop::shop_config(&platform.config)?;
+            let idempotency =
+                basalt_shop::idempotency::idempotency(platform.db.clone(), &shop.idempotency);
+            wiring.raw_routes(idempotency.wrap_router(router));
             Ok(())
         })
     }

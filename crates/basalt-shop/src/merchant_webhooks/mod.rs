@@ -115,7 +115,8 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
+    /// As stored and in the API (`pending`, `retrying`…).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Retrying => "retrying",

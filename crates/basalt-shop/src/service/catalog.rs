@@ -21,6 +21,12 @@ use crate::store::catalog::{self as store, PriceRow, ProductFilter, ProductRow, 
 /// The most products on one page; 20 when not asked.
 pub const MAX_PAGE: i64 = 100;
 
+/// The catalog cursor of a product: pass it as `after` for the products
+/// that follow it.
+pub fn product_cursor(id: &Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
 /// A new product.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +180,7 @@ impl Shop {
         let limit = filter.limit;
         let rows = store::products(&self.db, &filter).await?;
         let next = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|p| URL_SAFE_NO_PAD.encode(p.id.as_bytes())))
+            .then(|| rows.last().map(|p| product_cursor(&p.id)))
             .flatten();
         Ok((self.render(rows).await?, next))
     }

@@ -5,6 +5,7 @@ mod auth;
 mod blog;
 mod chat;
 mod endpoint;
+mod shop;
 pub mod statements;
 mod subscriptions;
 

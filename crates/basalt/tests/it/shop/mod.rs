@@ -6,7 +6,7 @@ mod catalog;
 mod checkout;
 mod concurrency;
 mod idempotency;
-mod kit;
+pub mod kit;
 mod merchant_webhooks;
 mod orders;
 mod payments;
