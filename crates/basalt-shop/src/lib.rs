@@ -112,7 +112,11 @@ impl Module for ShopModule {
         wiring: &'a mut Wiring,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let identity = platform
+            // Buyers and admins are authenticated by the identity module's
+            // extractors (routes, GraphQL); the service itself needs only
+            // their ids. It holds no IdentityService: that holds the job
+            // queue, and the shop's job handlers hold the service.
+            platform
                 .services
                 .require::<IdentityService>()
                 .map_err(|e| e.context("the shop needs the identity module"))?;
@@ -121,15 +125,22 @@ impl Module for ShopModule {
             tracing::info!(providers = ?payments, "shop payment providers");
             let shop = Shop {
                 db: platform.db.clone(),
-                identity,
                 config: config.clone(),
                 payments,
                 jobs: platform.jobs.clone(),
             };
             service::mail::register(&platform.jobs, platform.db.clone(), platform.mailer.clone());
-            shop.register_expiry(&platform.jobs)
+            // The handlers' copy of the service enqueues through a queue that
+            // does not own them (JobQueue::enqueuer): no cycle keeps the pool.
+            let for_handlers = Shop {
+                jobs: platform.jobs.enqueuer(),
+                ..shop.clone()
+            };
+            for_handlers
+                .register_expiry(&platform.jobs)
                 .map_err(|e| anyhow::anyhow!("shop.reservation_sweep: {e}"))?;
-            shop.register_provider_event_prune(&platform.jobs)
+            for_handlers
+                .register_provider_event_prune(&platform.jobs)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", service::provider_webhooks::PRUNE_JOB))?;
             let webhooks = wire_merchant_webhooks(platform, &config)?;
             wiring.offer(shop.clone());
@@ -157,9 +168,12 @@ fn wire_merchant_webhooks(
                 deliverer.attempt(job.delivery_id).await.map(|_| ())
             }
         });
+    // The event bus keeps its consumers for the node's life; through a
+    // queue that owns the handlers this would be a cycle keeping the pool
+    // alive (JobQueue::enqueuer).
     let webhooks = MerchantWebhooks::new(
         platform.db.clone(),
-        platform.jobs.clone(),
+        platform.jobs.enqueuer(),
         config.webhooks.clone(),
     );
     platform.events.subscribe(

@@ -360,6 +360,19 @@ impl JobQueue {
         }
     }
 
+    /// The same queue without its handlers: it enqueues, schedules, lists
+    /// and wakes workers like the queue itself, but runs nothing and does
+    /// not keep the handlers alive. For a service that a handler captures
+    /// and that enqueues jobs itself: holding the queue there would be a
+    /// cycle (queue → handler → service → queue) that keeps the database
+    /// pool, and its connections, alive after the node is gone.
+    pub fn enqueuer(&self) -> Self {
+        Self {
+            handlers: Default::default(),
+            ..self.clone()
+        }
+    }
+
     /// Enqueues a job on its own, and wakes an idle worker for it.
     pub async fn enqueue(&self, job: NewJob) -> Result<JobId, sqlx::Error> {
         let mut tx = self.db.begin().await?;

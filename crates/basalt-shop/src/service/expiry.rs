@@ -53,8 +53,9 @@ impl Shop {
 
     /// Registers the sweep and its schedule (`shop.reservation_sweep`).
     ///
-    /// The handler holds a clone of the service, which holds the queue:
-    /// a cycle that lives as long as the process, like the queue itself.
+    /// The handler holds a clone of this service: call it on one whose
+    /// queue is [`JobQueue::enqueuer`], or the queue would keep itself alive
+    /// through its own handler.
     pub fn register_expiry(&self, jobs: &JobQueue) -> Result<(), ScheduleError> {
         let shop = self.clone();
         jobs.register(RELEASE_JOB, move |_| {

@@ -31,7 +31,6 @@ pub mod state;
 
 use std::sync::Arc;
 
-use basalt_identity::service::IdentityService;
 use basalt_platform::db::Db;
 use basalt_platform::error::{ErrorKind, Failure, FieldError};
 use basalt_platform::jobs::JobQueue;
@@ -45,8 +44,6 @@ use crate::payments::{PaymentError, Payments};
 pub struct Shop {
     /// The database.
     pub db: Db,
-    /// Accounts: buyers and admins.
-    pub identity: IdentityService,
     /// The `[shop]` section.
     pub config: Arc<ShopConfig>,
     /// The payment providers configured here.
