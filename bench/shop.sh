@@ -47,8 +47,9 @@
 #       variants with negative stock, units reserved;
 #     and `uptime` before each measurement;
 #  6. stops the servers with SIGTERM and writes the medians and ratios into
-#     BENCHMARKS.md between this scenario's marker comments, followed by
-#     bench/notes/shop.md (the hand-written analysis). Raw output goes to
+#     BENCHMARKS.md between this backend's marker comments (shop-sqlite or
+#     shop-postgres), the PostgreSQL one followed by bench/notes/shop.md
+#     (the hand-written analysis of both). Raw output goes to
 #     bench/out/<timestamp>/ (ignored by git).
 #
 # Traffic goes to 127.0.0.1 only. Nothing here asserts a performance goal:
@@ -59,7 +60,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR="$ROOT/bench"
 WRK_DIR="$BENCH_DIR/wrk"
 REPORT="$ROOT/BENCHMARKS.md"
-SECTION=shop
+SECTION=shop  # + -sqlite or -postgres below: one section per backend
 
 REPS=5
 BUYERS=500
@@ -233,7 +234,9 @@ elif [ "$LOCALSTRIPE_REPS" -gt 0 ]; then
 fi
 
 database="SQLite (fresh file in a temporary folder)"
+SECTION=$SECTION-sqlite BACKEND_NAME=SQLite
 if [ -n "$POSTGRES_URL" ]; then
+    SECTION=shop-postgres BACKEND_NAME=PostgreSQL
     database="PostgreSQL ($(echo "$POSTGRES_URL" | sed -E 's#//[^@/]*@#//#; s#\?.*##'))"
 fi
 mkdir -p "$WORK/data"
@@ -438,7 +441,7 @@ done
 SECTION_FILE="$OUT/section.md"
 {
     echo "<!-- bench:$SECTION:begin (written by bench/shop.sh; edits here are overwritten) -->"
-    echo "## Shop: flash sale and catalog reads"
+    echo "## Shop on $BACKEND_NAME: flash sale and catalog reads"
     echo
     echo "Run of $(date -u '+%Y-%m-%d %H:%M') UTC, \`bench/out/$STAMP/\`, $code_desc; $REPS repetitions, medians."
     echo
@@ -479,9 +482,14 @@ SECTION_FILE="$OUT/section.md"
                 "| $(correct_line "ls-naive-$r") | | |"
         done
     fi
-    if [ -f "$BENCH_DIR/notes/$SECTION.md" ]; then
+    # The hand-written analysis covers both backends: after the PostgreSQL section.
+    if [ -f "$BENCH_DIR/notes/shop.md" ]; then
         echo
-        cat "$BENCH_DIR/notes/$SECTION.md"
+        if [ "$SECTION" = shop-postgres ]; then
+            cat "$BENCH_DIR/notes/shop.md"
+        else
+            echo "What limits it: see the end of the PostgreSQL section (\`bench/notes/shop.md\`)."
+        fi
     fi
     echo "<!-- bench:$SECTION:end -->"
 } >"$SECTION_FILE"

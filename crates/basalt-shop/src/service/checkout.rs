@@ -93,8 +93,7 @@ impl Shop {
             // early answer: the conditional decrement below is the guard.
             // (The naive benchmark baseline, feature `bench-naive-checkout`,
             // leaves it out: every one of its checkouts takes the row lock.)
-            #[cfg(not(feature = "bench-naive-checkout"))]
-            if variant.stock < item.quantity {
+            if !cfg!(feature = "bench-naive-checkout") && variant.stock < item.quantity {
                 return Err(conflict(format!("{} is out of stock", item.sku)));
             }
             let unit = variant
