@@ -25,6 +25,7 @@ pub struct ReservationRow {
 
 /// Takes `quantity` units of `sku` if there are that many; false (nothing
 /// changed) if not.
+#[cfg(not(feature = "bench-naive-checkout"))]
 pub async fn take(tx: &mut Tx, sku: &str, quantity: i64) -> Result<bool, sqlx::Error> {
     let n = with_tx!(tx, |conn| {
         sqlx::query("UPDATE shop_variants SET stock = stock - $1 WHERE sku = $2 AND stock >= $1")
@@ -35,6 +36,40 @@ pub async fn take(tx: &mut Tx, sku: &str, quantity: i64) -> Result<bool, sqlx::E
             .map(|r| r.rows_affected())
     })?;
     Ok(n == 1)
+}
+
+/// **Benchmark baseline only** (cargo feature `bench-naive-checkout`, off by
+/// default; never in a production build): the naive guard that
+/// `bench/shop.sh` measures the real one against. It locks the variant's
+/// row (`SELECT … FOR UPDATE` on PostgreSQL; the transaction's write lock
+/// on SQLite), checks the stock in Rust, then writes it back: one row lock
+/// per checkout, held across a second round trip, as Vendure did before
+/// its PR #4930. Correct (no oversell), only slower.
+#[cfg(feature = "bench-naive-checkout")]
+pub async fn take(tx: &mut Tx, sku: &str, quantity: i64) -> Result<bool, sqlx::Error> {
+    let select = if matches!(tx, Tx::Postgres(_)) {
+        "SELECT stock FROM shop_variants WHERE sku = $1 FOR UPDATE"
+    } else {
+        "SELECT stock FROM shop_variants WHERE sku = $1"
+    };
+    let stock: Option<i64> = with_tx!(tx, |conn| {
+        sqlx::query_scalar(select)
+            .bind(sku)
+            .fetch_optional(conn)
+            .await
+    })?;
+    let Some(stock) = stock.filter(|s| *s >= quantity) else {
+        return Ok(false);
+    };
+    with_tx!(tx, |conn| {
+        sqlx::query("UPDATE shop_variants SET stock = $1 WHERE sku = $2")
+            .bind(stock - quantity)
+            .bind(sku)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(true)
 }
 
 /// Gives `quantity` units of `sku` back.
