@@ -132,6 +132,26 @@ fn add_response(op: &mut Operation, status: u16, description: &str) {
         .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
 }
 
+/// Documents `responses` on every operation that takes the request header
+/// `header`: the answers a middleware behind that header gives before the
+/// handler runs (the idempotency keys' 400, 409 and 422). Call it before
+/// [`document_errors`], which gives them their problem content.
+pub fn document_header_responses(doc: &mut OpenApiDoc, header: &str, responses: &[(u16, &str)]) {
+    for item in doc.paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            let takes_header = op.parameters.iter().flatten().any(|param| {
+                matches!(param, RefOr::T(p) if p.parameter_in == ParameterIn::Header
+                    && p.name.eq_ignore_ascii_case(header))
+            });
+            if takes_header {
+                for (status, description) in responses {
+                    add_response(op, *status, description);
+                }
+            }
+        }
+    }
+}
+
 /// What [`crate::http::input`] enforces on path and query values: no C0
 /// control character, no DEL.
 pub const NO_CONTROLS_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f]*$";

@@ -174,14 +174,32 @@ impl Idempotency {
     }
 
     /// Applies the middleware to every route of `router` added so far.
+    /// The operations that document the `Idempotency-Key` header also
+    /// document the middleware's own answers.
     pub fn wrap<S>(&self, router: OpenApiRouter<S>) -> OpenApiRouter<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        router.layer(axum::middleware::from_fn_with_state(
+        let mut router = router.layer(axum::middleware::from_fn_with_state(
             self.clone(),
             middleware,
-        ))
+        ));
+        crate::http::docs::document_header_responses(
+            router.get_openapi_mut(),
+            HEADER,
+            &[
+                (
+                    400,
+                    "A missing (where required) or malformed Idempotency-Key",
+                ),
+                (
+                    409,
+                    "A request with this Idempotency-Key is still in progress",
+                ),
+                (422, "This Idempotency-Key was used for a different request"),
+            ],
+        );
+        router
     }
 
     /// Applies the middleware to every route of a plain `router`.

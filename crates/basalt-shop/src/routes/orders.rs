@@ -75,7 +75,7 @@ async fn move_to(
 /// Marks a paid order fulfilled (admins).
 #[utoipa::path(post, path = "/api/shop/orders/{id}/fulfil", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
-    responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = OrderBody), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn fulfil(
     State(shop): State<Shop>,
@@ -89,7 +89,7 @@ pub async fn fulfil(
 /// Marks a fulfilled order shipped (admins); the buyer is mailed.
 #[utoipa::path(post, path = "/api/shop/orders/{id}/ship", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
-    responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = OrderBody), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn ship(
     State(shop): State<Shop>,
@@ -103,7 +103,7 @@ pub async fn ship(
 /// Marks a shipped order delivered (admins).
 #[utoipa::path(post, path = "/api/shop/orders/{id}/deliver", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
-    responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = OrderBody), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn deliver(
     State(shop): State<Shop>,
@@ -117,7 +117,7 @@ pub async fn deliver(
 /// Cancels an unpaid order (admins): payment cancelled, stock back.
 #[utoipa::path(post, path = "/api/shop/orders/{id}/cancel", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key")),
     request_body(content = Reason, description = "optional"),
-    responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = OrderBody), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn cancel(
     State(shop): State<Shop>,
@@ -131,7 +131,7 @@ pub async fn cancel(
 /// Refunds part or all of a paid order through its provider (admins).
 #[utoipa::path(post, path = "/api/shop/orders/{id}/refunds", tag = "shop", params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "Required: replays the first answer for the same key, so a retry never charges or refunds twice")),
     request_body = NewRefund,
-    responses((status = 200, body = OrderBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = OrderBody), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []), ("token" = []), ("session" = [])))]
 pub async fn refund(
     State(shop): State<Shop>,

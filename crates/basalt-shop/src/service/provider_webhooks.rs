@@ -86,6 +86,23 @@ impl Shop {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<WebhookReceipt, Failure> {
+        // A delivery without the provider's signature headers is malformed
+        // whether or not the provider is configured here.
+        let signed_by: &[&str] = match provider {
+            ProviderName::Stripe => &["stripe-signature"],
+            ProviderName::Paypal => &[
+                "paypal-transmission-id",
+                "paypal-transmission-time",
+                "paypal-transmission-sig",
+                "paypal-cert-url",
+                "paypal-auth-algo",
+            ],
+        };
+        if let Some(missing) = signed_by.iter().find(|h| !headers.contains_key(**h)) {
+            return Err(Failure::bad_request(format!(
+                "the {missing} header is missing"
+            )));
+        }
         let adapter = self
             .payments
             .get(provider)

@@ -233,8 +233,21 @@ async fn a_stripe_delivery_that_does_not_verify_is_a_400_and_changes_nothing() {
         order_now(&app, &cart, id).await["status"],
         "pending_payment"
     );
-    // PayPal is not configured here.
+    // Unsigned is malformed whatever is configured; signed for PayPal,
+    // which is not configured here, is a 404.
     let (status, _) = post_raw(&app, "/api/shop/webhooks/paypal", &[], b"{}").await;
+    assert_eq!(status, 400);
+    let paypal_headers: Vec<(&str, String)> = [
+        "paypal-transmission-id",
+        "paypal-transmission-time",
+        "paypal-transmission-sig",
+        "paypal-cert-url",
+        "paypal-auth-algo",
+    ]
+    .into_iter()
+    .map(|h| (h, "x".to_owned()))
+    .collect();
+    let (status, _) = post_raw(&app, "/api/shop/webhooks/paypal", &paypal_headers, b"{}").await;
     assert_eq!(status, 404);
 }
 
